@@ -1,0 +1,60 @@
+#include "nst/ops/gram.h"
+
+#include <algorithm>
+
+namespace nst {
+
+namespace {
+template <class T>
+using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using Strided = Eigen::Map<RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using ConstStrided = Eigen::Map<const RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// Work is cut by shape only (never by thread count): rows of G, columns of dF.
+constexpr int64_t kGramRows = 32;
+constexpr int64_t kGradCols = 1024;
+}  // namespace
+
+template <class T>
+Var<T> gram(const Var<T>& x) {
+  require_nchw(x.shape(), "gram");
+  const int64_t N = x.shape()[0], C = x.shape()[1], HW = x.shape()[2] * x.shape()[3];
+  if (C * HW == 0) throw std::invalid_argument("gram: empty input " + shape_str(x.shape()));
+  const T norm = T(1) / static_cast<T>(C * HW);
+  Tensor<T> g({N, C, C});
+  for (int64_t n = 0; n < N; ++n) {
+    const ConstStrided<T> f(x.value().data() + n * C * HW, C, HW, Eigen::OuterStride<>(HW));
+    const int64_t blocks = (C + kGramRows - 1) / kGramRows;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t c0 = b * kGramRows, m = std::min(kGramRows, C - c0);
+      Strided<T> gm(g.data() + (n * C + c0) * C, m, C, Eigen::OuterStride<>(C));
+      gm.noalias() = (f.middleRows(c0, m) * f.transpose()) * norm;
+    }
+  }
+  // dF = (dG + dGᵀ) F / (C·H·W): the backward reads the input features.
+  auto feats = x.value_ptr();
+  return make_result<T>(std::move(g), {x.node()}, [feats, N, C, HW, norm](const Tensor<T>& dg, Node<T>& self) {
+    T* dx = self.inputs[0]->grad_buffer().data();
+    for (int64_t n = 0; n < N; ++n) {
+      const ConstStrided<T> dgm(dg.data() + n * C * C, C, C, Eigen::OuterStride<>(C));
+      const RowMajor<T> sym = (dgm + dgm.transpose()) * norm;
+      const T* f = feats->data() + n * C * HW;
+      const int64_t blocks = (HW + kGradCols - 1) / kGradCols;
+#pragma omp parallel for schedule(static)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t j0 = b * kGradCols, jn = std::min(kGradCols, HW - j0);
+        const ConstStrided<T> fm(f + j0, C, jn, Eigen::OuterStride<>(HW));
+        Strided<T> dm(dx + n * C * HW + j0, C, jn, Eigen::OuterStride<>(HW));
+        dm.noalias() += sym * fm;
+      }
+    }
+  });
+}
+
+template Var<float> gram<float>(const Var<float>&);
+template Var<double> gram<double>(const Var<double>&);
+
+}  // namespace nst
