@@ -1,0 +1,85 @@
+// L-BFGS: limited-memory quasi-Newton minimization of f(x, grad) -> loss over float32
+// variables. It knows nothing of images; the model is reached only through the objective.
+//
+// Algorithm (Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 and 7.5; the fixed-step
+// variant is the one neural-style and torch.optim.LBFGS use without a line search):
+//   iteration k: evaluate f, g at x_k (iteration 1: the initial x);
+//                d = -H g by the two-loop recursion over the last m pairs (s, y), H0 = γ I with
+//                γ = sᵀy / yᵀy of the newest pair (no pairs yet: d = -g);
+//                if gᵀd is not negative, clear the history and use d = -g (counted in `resets`);
+//                t = lr, scaled by min(1, 1/‖g‖₁) whenever d is the raw -g (no pairs), which is
+//                always the case on iteration 1;
+//                x_{k+1} = x_k + t d  (or the point a strong Wolfe line search accepts);
+//                the pair (s, y) = (x_{k+1} - x_k, g_{k+1} - g_k) is kept only if sᵀy > 1e-10.
+// Without a line search a run of N iterations makes exactly N + 1 evaluations: one per iteration
+// plus one at the final point, so that the returned point is known to be finite.
+//
+// Variables and the stored pairs are float32; every dot product is accumulated in double.
+// Single-threaded and deterministic: the same inputs give bit-identical results.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <functional>
+#include <string>
+
+namespace nst {
+
+/// Options of lbfgs_minimize, checked once by validate() when the minimization starts.
+struct LbfgsOptions {
+  int max_iterations = 1000;    ///< exactly this many iterations run unless something stops it
+  int history = 100;            ///< m: number of (s, y) pairs kept
+  double learning_rate = 1.0;   ///< step multiplier (the initial trial step with line_search)
+  bool line_search = false;     ///< false: fixed step; true: strong Wolfe search (cubic
+                                ///< interpolation, c1 = 1e-4, c2 = 0.9, at most 25 evaluations)
+  double tolerance_grad = 0;    ///< stop when max|g| <= this; 0 = off
+  double tolerance_change = 0;  ///< stop when |loss change| or max|step| < this; 0 = off
+  std::function<bool()> cancelled;  ///< optional; checked before every evaluation
+
+  /// Throws std::invalid_argument naming the parameter and its value: max_iterations >= 1,
+  /// history >= 1, learning_rate finite and > 0, tolerances finite and >= 0.
+  void validate() const;
+};
+
+enum class LbfgsStop {
+  MaxIterations,     ///< max_iterations iterations ran
+  NonFinite,         ///< the objective returned a NaN/Inf loss or gradient
+  LineSearchFailed,  ///< the line search found no point of sufficient decrease
+  NoProgress,        ///< the step vanished, or the loss stayed bit-identical for 10 iterations
+  ToleranceGrad,     ///< max|g| <= tolerance_grad
+  ToleranceChange,   ///< |loss change| or max|step| < tolerance_change
+  Cancelled,         ///< options.cancelled() returned true, or on_iteration returned false
+};
+const char* to_string(LbfgsStop stop);
+
+/// What on_iteration sees, once per iteration, right after that iteration's evaluation.
+struct LbfgsIteration {
+  int iteration;    ///< 1-based
+  double loss;      ///< loss at x_k, the point BEFORE this iteration's update (1: the initial x)
+  int evaluations;  ///< evaluations of f so far, this iteration's included
+};
+
+struct LbfgsResult {
+  LbfgsStop stop;
+  int iterations;     ///< iterations started (on_iteration calls made); 0 if the first evaluation failed
+  int evaluations;    ///< calls of f
+  double best_loss;   ///< loss at the returned x; NaN if no finite point was ever evaluated
+  std::string message;
+  int resets = 0;         ///< times the direction was not a descent direction and history was cleared
+  int skipped_pairs = 0;  ///< (s, y) pairs dropped because sᵀy <= 1e-10
+};
+
+/// The objective: returns f(x) and writes ∇f(x) into grad, which arrives zeroed and sized like x
+/// (so `+=` and `=` both work). It must not resize grad.
+using Objective = std::function<double(const Eigen::VectorXf& x, Eigen::VectorXf& grad)>;
+
+/// Minimizes f from x (in/out). On return x holds the best point (lowest loss) whose loss and
+/// gradient were finite among all points evaluated, never a point that gave NaN/Inf; if no point
+/// was finite (or the run was cancelled before the first evaluation) x is left unchanged.
+/// on_iteration (optional) is called once per iteration after that iteration's evaluation;
+/// returning false stops with Cancelled. Throws std::invalid_argument for bad options, an empty
+/// x, or an objective that resizes grad; exceptions from f propagate and leave x unchanged.
+LbfgsResult lbfgs_minimize(const Objective& f, Eigen::VectorXf& x, const LbfgsOptions& opt,
+                           const std::function<bool(const LbfgsIteration&)>& on_iteration = {});
+
+}  // namespace nst

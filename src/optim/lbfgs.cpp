@@ -1,0 +1,451 @@
+// L-BFGS minimizer; see include/nst/optim/lbfgs.h for the algorithm and the contract.
+#include "nst/optim/lbfgs.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace nst {
+
+namespace {
+
+using Vec = Eigen::VectorXf;
+
+constexpr double kMinCurvature = 1e-10;  // keep a pair only if sᵀy > this
+constexpr int kSameLossLimit = 10;       // bit-identical losses in a row -> NoProgress
+constexpr double kWolfeC1 = 1e-4;        // sufficient decrease
+constexpr double kWolfeC2 = 0.9;         // curvature
+constexpr int kMaxSearchEvaluations = 25;
+
+// Float32 vectors, double accumulation.
+double dot(const Vec& a, const Vec& b) { return a.cast<double>().dot(b.cast<double>()); }
+double max_abs(const Vec& v) { return static_cast<double>(v.cwiseAbs().maxCoeff()); }
+double norm1(const Vec& v) { return v.cast<double>().cwiseAbs().sum(); }
+
+std::string fmt(double v) {
+  std::ostringstream os;
+  os.precision(9);
+  os << v;
+  return os.str();
+}
+
+// Minimizer of the cubic through (t1, f1, g1) and (t2, f2, g2) (N&W eq. 3.59), clamped to
+// [lo, hi]; the middle of [lo, hi] when the cubic has no minimizer or the numbers degenerate.
+double cubic_minimizer(double t1, double f1, double g1, double t2, double f2, double g2, double lo,
+                       double hi) {
+  const double d1 = g1 + g2 - 3.0 * (f1 - f2) / (t1 - t2);
+  const double d2sq = d1 * d1 - g1 * g2;
+  if (std::isfinite(d2sq) && d2sq >= 0) {
+    const double d2 = std::copysign(std::sqrt(d2sq), t2 - t1);
+    const double t = t2 - (t2 - t1) * (g2 + d2 - d1) / (g2 - g1 + 2.0 * d2);
+    if (std::isfinite(t)) return std::clamp(t, lo, hi);
+  }
+  return 0.5 * (lo + hi);
+}
+
+// Ring buffer of the newest m pairs (s, y) with ρ = 1 / sᵀy. Slots are allocated as pairs
+// arrive, so a large m on a short run costs only the pairs actually stored.
+class PairHistory {
+ public:
+  explicit PairHistory(int m) : m_(m) {}
+
+  int size() const { return count_; }
+  void clear() {
+    start_ = 0;
+    count_ = 0;
+  }
+
+  // Stores (s, y) by swapping buffers with the caller's work vectors (no copy once all slots exist).
+  void push(Vec& s, Vec& y, double sy, double yy) {
+    int slot;
+    if (count_ < m_) {
+      slot = count_;  // start_ is 0 until the buffer is full
+      ++count_;
+    } else {
+      slot = start_;
+      start_ = (start_ + 1) % m_;
+    }
+    if (slot == static_cast<int>(s_.size())) {
+      s_.push_back(s);
+      y_.push_back(y);
+      rho_.push_back(0);
+      alpha_.push_back(0);
+    } else {
+      s_[static_cast<size_t>(slot)].swap(s);
+      y_[static_cast<size_t>(slot)].swap(y);
+    }
+    rho_[static_cast<size_t>(slot)] = 1.0 / sy;
+    gamma_ = sy / yy;
+  }
+
+  // Two-loop recursion: q <- H q, H the L-BFGS inverse-Hessian approximation (N&W Alg. 7.4).
+  void apply(Vec& q) {
+    for (int j = count_ - 1; j >= 0; --j) {
+      const size_t i = index(j);
+      alpha_[i] = rho_[i] * dot(s_[i], q);
+      q -= static_cast<float>(alpha_[i]) * y_[i];
+    }
+    q *= static_cast<float>(gamma_);
+    for (int j = 0; j < count_; ++j) {
+      const size_t i = index(j);
+      const double beta = rho_[i] * dot(y_[i], q);
+      q += static_cast<float>(alpha_[i] - beta) * s_[i];
+    }
+  }
+
+ private:
+  size_t index(int j) const { return static_cast<size_t>((start_ + j) % m_); }  // j = 0: oldest
+
+  int m_;
+  int start_ = 0;  // slot of the oldest pair
+  int count_ = 0;
+  double gamma_ = 1.0;  // sᵀy / yᵀy of the newest pair
+  std::vector<Vec> s_, y_;
+  std::vector<double> rho_, alpha_;
+};
+
+class Minimizer {
+ public:
+  Minimizer(const Objective& f, const Vec& x0, const LbfgsOptions& opt,
+            const std::function<bool(const LbfgsIteration&)>& on_iteration)
+      : f_(f),
+        opt_(opt),
+        on_iteration_(on_iteration),
+        n_(x0.size()),
+        history_(opt.history),
+        x_(x0),
+        g_(n_),
+        d_(n_),
+        x_trial_(n_),
+        g_trial_(n_),
+        x_lo_(n_),
+        g_lo_(n_),
+        s_(n_),
+        y_(n_),
+        x_best_(n_) {}
+
+  LbfgsResult run();
+  bool has_best() const { return has_best_; }
+  const Vec& best_x() const { return x_best_; }
+
+ private:
+  enum class Eval { Ok, Cancelled, NonFinite };
+  enum class Search { Ok, Failed, Cancelled, NonFinite };
+
+  Eval evaluate(const Vec& x, Vec& g, double& loss);
+  Search line_search(double t, double gtd0);
+  Search probe(double t, double& loss, double& gtd);
+  LbfgsResult finish(LbfgsStop stop, std::string message) const;
+  std::string eval_failure(Eval e) const;
+
+  const Objective& f_;
+  const LbfgsOptions& opt_;
+  const std::function<bool(const LbfgsIteration&)>& on_iteration_;
+  const Eigen::Index n_;
+  PairHistory history_;
+
+  Vec x_, g_;              // current point x_k and its gradient
+  Vec d_;                  // search direction
+  Vec x_trial_, g_trial_;  // the point being evaluated; after a step, the accepted new point
+  Vec x_lo_, g_lo_;        // line search: best point of sufficient decrease so far
+  Vec s_, y_;              // work pair, swapped into the history when kept
+  Vec x_best_;
+  double loss_ = 0;
+  double loss_trial_ = 0;
+  double best_loss_ = std::numeric_limits<double>::quiet_NaN();
+  bool has_best_ = false;
+  int iterations_ = 0;
+  int evaluations_ = 0;
+  int resets_ = 0;
+  int skipped_ = 0;
+};
+
+Minimizer::Eval Minimizer::evaluate(const Vec& x, Vec& g, double& loss) {
+  if (opt_.cancelled && opt_.cancelled()) return Eval::Cancelled;
+  g.setZero();
+  loss = f_(x, g);
+  ++evaluations_;
+  if (g.size() != n_)
+    throw std::invalid_argument("lbfgs_minimize: the objective resized the gradient to " +
+                                std::to_string(g.size()) + " for " + std::to_string(n_) +
+                                " variables");
+  if (!std::isfinite(loss) || !g.allFinite()) return Eval::NonFinite;
+  if (!has_best_ || loss < best_loss_) {
+    x_best_ = x;
+    best_loss_ = loss;
+    has_best_ = true;
+  }
+  return Eval::Ok;
+}
+
+std::string Minimizer::eval_failure(Eval e) const {
+  if (e == Eval::Cancelled)
+    return "cancelled before evaluation " + std::to_string(evaluations_ + 1) + " (iteration " +
+           std::to_string(iterations_) + ")";
+  return "non-finite loss or gradient at evaluation " + std::to_string(evaluations_) +
+         " (iteration " + std::to_string(iterations_) + ")" +
+         (has_best_ ? "; returning the best finite point" : "; no finite point, x unchanged");
+}
+
+LbfgsResult Minimizer::finish(LbfgsStop stop, std::string message) const {
+  LbfgsResult r;
+  r.stop = stop;
+  r.iterations = iterations_;
+  r.evaluations = evaluations_;
+  r.best_loss = best_loss_;
+  r.message = std::move(message);
+  if (has_best_) r.message += " (best loss " + fmt(best_loss_) + ")";
+  r.resets = resets_;
+  r.skipped_pairs = skipped_;
+  return r;
+}
+
+LbfgsResult Minimizer::run() {
+  // Iteration 1's evaluation, at the initial point.
+  Eval e = evaluate(x_, g_, loss_);
+  if (e == Eval::Cancelled) return finish(LbfgsStop::Cancelled, eval_failure(e));
+  if (e == Eval::NonFinite) return finish(LbfgsStop::NonFinite, eval_failure(e));
+
+  int same_loss = 0;
+  for (int k = 1;; ++k) {
+    iterations_ = k;
+    if (on_iteration_ && !on_iteration_(LbfgsIteration{k, loss_, evaluations_}))
+      return finish(LbfgsStop::Cancelled, "on_iteration returned false at iteration " +
+                                              std::to_string(k));
+    if (opt_.tolerance_grad > 0 && max_abs(g_) <= opt_.tolerance_grad)
+      return finish(LbfgsStop::ToleranceGrad, "max|g| = " + fmt(max_abs(g_)) +
+                                                  " <= tolerance_grad at iteration " +
+                                                  std::to_string(k));
+
+    // Direction d = -H g; steepest descent when there is no curvature information.
+    d_ = -g_;
+    bool steepest = history_.size() == 0;
+    if (!steepest) history_.apply(d_);
+    double gtd = dot(g_, d_);
+    if (!steepest && !(std::isfinite(gtd) && gtd < 0)) {
+      history_.clear();
+      ++resets_;
+      d_ = -g_;
+      gtd = dot(g_, d_);
+      steepest = true;
+    }
+    if (!(gtd < 0))  // d = -g and gᵀd = -‖g‖² = 0: the gradient is exactly zero
+      return finish(LbfgsStop::NoProgress,
+                    "the gradient is exactly zero at iteration " + std::to_string(k));
+    double t = opt_.learning_rate;
+    if (steepest) t *= std::min(1.0, 1.0 / norm1(g_));
+
+    // Step to x_{k+1}; its point, gradient and loss end up in x_trial_, g_trial_, loss_trial_.
+    if (!opt_.line_search) {
+      x_trial_ = x_ + static_cast<float>(t) * d_;
+      if (x_trial_ == x_)
+        return finish(LbfgsStop::NoProgress,
+                      "the step vanished at iteration " + std::to_string(k));
+      e = evaluate(x_trial_, g_trial_, loss_trial_);
+      if (e == Eval::Cancelled) return finish(LbfgsStop::Cancelled, eval_failure(e));
+      if (e == Eval::NonFinite) return finish(LbfgsStop::NonFinite, eval_failure(e));
+    } else {
+      switch (line_search(t, gtd)) {
+        case Search::Ok:
+          break;
+        case Search::Cancelled:
+          return finish(LbfgsStop::Cancelled, eval_failure(Eval::Cancelled));
+        case Search::NonFinite:
+          return finish(LbfgsStop::NonFinite, eval_failure(Eval::NonFinite));
+        case Search::Failed:
+          return finish(LbfgsStop::LineSearchFailed,
+                        "the strong Wolfe line search found no point of sufficient decrease at "
+                        "iteration " + std::to_string(k));
+      }
+    }
+    s_ = x_trial_ - x_;
+    y_ = g_trial_ - g_;
+    const double loss_old = loss_;
+    x_.swap(x_trial_);
+    g_.swap(g_trial_);
+    loss_ = loss_trial_;
+
+    const double step = max_abs(s_);
+    if (step == 0)
+      return finish(LbfgsStop::NoProgress, "the step vanished at iteration " + std::to_string(k));
+    if (opt_.tolerance_change > 0 && std::abs(loss_ - loss_old) < opt_.tolerance_change)
+      return finish(LbfgsStop::ToleranceChange, "|loss change| = " + fmt(std::abs(loss_ - loss_old)) +
+                                                    " < tolerance_change at iteration " +
+                                                    std::to_string(k));
+    if (opt_.tolerance_change > 0 && step < opt_.tolerance_change)
+      return finish(LbfgsStop::ToleranceChange, "max|step| = " + fmt(step) +
+                                                    " < tolerance_change at iteration " +
+                                                    std::to_string(k));
+    same_loss = loss_ == loss_old ? same_loss + 1 : 0;
+    if (same_loss >= kSameLossLimit)
+      return finish(LbfgsStop::NoProgress, "the loss stayed bit-identical for " +
+                                               std::to_string(kSameLossLimit) +
+                                               " iterations up to iteration " + std::to_string(k));
+    if (k == opt_.max_iterations)
+      return finish(LbfgsStop::MaxIterations,
+                    "reached max_iterations = " + std::to_string(opt_.max_iterations));
+
+    // Curvature pair; skipped unless sᵀy is safely positive (keeps H positive definite).
+    const double sy = dot(s_, y_);
+    if (sy > kMinCurvature)
+      history_.push(s_, y_, sy, dot(y_, y_));
+    else
+      ++skipped_;
+  }
+}
+
+// Evaluates x_k + t d into x_trial_ / g_trial_; gtd = g(t)ᵀd.
+Minimizer::Search Minimizer::probe(double t, double& loss, double& gtd) {
+  x_trial_ = x_ + static_cast<float>(t) * d_;
+  const Eval e = evaluate(x_trial_, g_trial_, loss);
+  if (e == Eval::Cancelled) return Search::Cancelled;
+  if (e == Eval::NonFinite) return Search::NonFinite;
+  gtd = dot(g_trial_, d_);
+  return Search::Ok;
+}
+
+// Strong Wolfe line search along d_ from x_ (N&W Alg. 3.5 bracketing, Alg. 3.6 zoom, cubic
+// interpolation). On Ok the accepted point is in x_trial_ / g_trial_ / loss_trial_. If the
+// evaluations run out (or the bracket shrinks below float resolution) before the curvature
+// condition holds, the lowest point of sufficient decrease is accepted; with none, Failed.
+Minimizer::Search Minimizer::line_search(double t, double gtd0) {
+  const double f0 = loss_;
+  const double armijo_slope = kWolfeC1 * gtd0;
+  const double curvature = -kWolfeC2 * gtd0;
+  // A bracket narrower than this moves no coordinate of x by a float ulp.
+  const double min_width =
+      std::numeric_limits<float>::epsilon() * (1.0 + max_abs(x_)) / max_abs(d_);
+  int used = 0;
+
+  // lo: lowest point of sufficient decrease so far (t = 0 is x_ itself); its copy in x_lo_/g_lo_.
+  double t_lo = 0, f_lo = f0, gd_lo = gtd0;
+  double t_hi = 0, f_hi = 0, gd_hi = 0;
+  bool bracketed = false;
+  auto keep_lo = [&](double tt, double ff, double gg) {
+    t_lo = tt;
+    f_lo = ff;
+    gd_lo = gg;
+    x_lo_ = x_trial_;
+    g_lo_ = g_trial_;
+  };
+
+  // Bracketing: grow t until it overshoots (no sufficient decrease, or higher than the last
+  // point) or the slope turns non-negative.
+  double t_prev = 0, f_prev = f0, gd_prev = gtd0;
+  while (used < kMaxSearchEvaluations) {
+    double ft = 0, gdt = 0;
+    const Search r = probe(t, ft, gdt);
+    if (r != Search::Ok) return r;
+    ++used;
+    if (ft > f0 + t * armijo_slope || (used > 1 && ft >= f_prev)) {
+      t_hi = t;
+      f_hi = ft;
+      gd_hi = gdt;  // lo is t_prev, already kept
+      bracketed = true;
+      break;
+    }
+    if (std::abs(gdt) <= curvature) {
+      loss_trial_ = ft;
+      return Search::Ok;
+    }
+    keep_lo(t, ft, gdt);
+    if (gdt >= 0) {
+      t_hi = t_prev;
+      f_hi = f_prev;
+      gd_hi = gd_prev;
+      bracketed = true;
+      break;
+    }
+    const double next = cubic_minimizer(t_prev, f_prev, gd_prev, t, ft, gdt,
+                                        t + 0.01 * (t - t_prev), 10.0 * t);
+    t_prev = t;
+    f_prev = ft;
+    gd_prev = gdt;
+    t = next;
+  }
+
+  // Zoom: shrink [lo, hi] keeping lo the lowest point of sufficient decrease.
+  while (bracketed && used < kMaxSearchEvaluations) {
+    const double a = std::min(t_lo, t_hi), b = std::max(t_lo, t_hi);
+    const double width = b - a;
+    if (width <= min_width) break;
+    // Stay at least 10% of the bracket away from its ends so that it keeps shrinking.
+    t = std::clamp(cubic_minimizer(t_lo, f_lo, gd_lo, t_hi, f_hi, gd_hi, a, b), a + 0.1 * width,
+                   b - 0.1 * width);
+    double ft = 0, gdt = 0;
+    const Search r = probe(t, ft, gdt);
+    if (r != Search::Ok) return r;
+    ++used;
+    if (ft > f0 + t * armijo_slope || ft >= f_lo) {
+      t_hi = t;
+      f_hi = ft;
+      gd_hi = gdt;
+    } else {
+      if (std::abs(gdt) <= curvature) {
+        loss_trial_ = ft;
+        return Search::Ok;
+      }
+      if (gdt * (t_hi - t_lo) >= 0) {
+        t_hi = t_lo;
+        f_hi = f_lo;
+        gd_hi = gd_lo;
+      }
+      keep_lo(t, ft, gdt);
+    }
+  }
+
+  if (t_lo > 0) {  // sufficient decrease without the curvature condition: still progress
+    x_trial_.swap(x_lo_);
+    g_trial_.swap(g_lo_);
+    loss_trial_ = f_lo;
+    return Search::Ok;
+  }
+  return Search::Failed;
+}
+
+}  // namespace
+
+const char* to_string(LbfgsStop stop) {
+  switch (stop) {
+    case LbfgsStop::MaxIterations: return "max-iterations";
+    case LbfgsStop::NonFinite: return "non-finite";
+    case LbfgsStop::LineSearchFailed: return "line-search-failed";
+    case LbfgsStop::NoProgress: return "no-progress";
+    case LbfgsStop::ToleranceGrad: return "tolerance-grad";
+    case LbfgsStop::ToleranceChange: return "tolerance-change";
+    case LbfgsStop::Cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+void LbfgsOptions::validate() const {
+  auto fail = [](const char* name, const std::string& value, const char* rule) {
+    throw std::invalid_argument(std::string("LbfgsOptions: ") + name + " = " + value + " (" +
+                                rule + ")");
+  };
+  if (max_iterations < 1) fail("max_iterations", std::to_string(max_iterations), "must be >= 1");
+  if (history < 1) fail("history", std::to_string(history), "must be >= 1");
+  if (!std::isfinite(learning_rate) || learning_rate <= 0)
+    fail("learning_rate", fmt(learning_rate), "must be finite and > 0");
+  if (!std::isfinite(tolerance_grad) || tolerance_grad < 0)
+    fail("tolerance_grad", fmt(tolerance_grad), "must be finite and >= 0");
+  if (!std::isfinite(tolerance_change) || tolerance_change < 0)
+    fail("tolerance_change", fmt(tolerance_change), "must be finite and >= 0");
+}
+
+LbfgsResult lbfgs_minimize(const Objective& f, Eigen::VectorXf& x, const LbfgsOptions& opt,
+                           const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+  opt.validate();
+  if (!f) throw std::invalid_argument("lbfgs_minimize: the objective is empty");
+  if (x.size() == 0) throw std::invalid_argument("lbfgs_minimize: x is empty");
+  Minimizer m(f, x, opt, on_iteration);
+  LbfgsResult r = m.run();
+  if (m.has_best()) x = m.best_x();
+  return r;
+}
+
+}  // namespace nst

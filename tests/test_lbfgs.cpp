@@ -1,0 +1,542 @@
+// L-BFGS: convergence on Rosenbrock and an ill-conditioned quadratic, the iteration/evaluation
+// contract, the NaN/Inf and cancellation safeguards, option validation, the first-step scaling,
+// skipped curvature pairs, the history size and determinism.
+#include "nst/optim/lbfgs.h"
+
+#include <doctest/doctest.h>
+
+#include <Eigen/Dense>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+using nst::LbfgsIteration;
+using nst::LbfgsOptions;
+using nst::LbfgsResult;
+using nst::LbfgsStop;
+using nst::lbfgs_minimize;
+using Vec = Eigen::VectorXf;
+
+namespace {
+
+// f(a, b) = (1 - a)² + 100 (b - a²)², minimum 0 at (1, 1); computed in double.
+double rosenbrock(const Vec& x, Vec& g) {
+  const double a = x[0], b = x[1];
+  g[0] = static_cast<float>(-2.0 * (1.0 - a) - 400.0 * a * (b - a * a));
+  g[1] = static_cast<float>(200.0 * (b - a * a));
+  return (1.0 - a) * (1.0 - a) + 100.0 * (b - a * a) * (b - a * a);
+}
+
+Vec rosenbrock_start() {
+  Vec x(2);
+  x << -1.2f, 1.0f;
+  return x;
+}
+
+// f(x) = ½ (x - c)ᵀ A (x - c), A = Q diag(λ) Qᵀ with λ log-spaced over [1, 1e4] and Q a random
+// orthogonal matrix (QR of a Gaussian matrix, fixed seed). Everything in double.
+struct Quadratic {
+  Eigen::MatrixXd a;
+  Eigen::VectorXd c;
+
+  explicit Quadratic(int n, unsigned seed = 7) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    Eigen::MatrixXd m(n, n);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) m(i, j) = normal(rng);
+    const Eigen::MatrixXd q = Eigen::HouseholderQR<Eigen::MatrixXd>(m).householderQ();
+    Eigen::VectorXd lambda(n);
+    for (int i = 0; i < n; ++i) lambda[i] = std::pow(10.0, 4.0 * i / (n - 1));
+    a = q * lambda.asDiagonal() * q.transpose();
+    c.resize(n);
+    for (int i = 0; i < n; ++i) c[i] = normal(rng);
+  }
+
+  double operator()(const Vec& x, Vec& g) const {
+    const Eigen::VectorXd r = x.cast<double>() - c;
+    const Eigen::VectorXd ar = a * r;
+    g = ar.cast<float>();
+    return 0.5 * r.dot(ar);
+  }
+};
+
+// Records every evaluated point and its loss.
+struct Recorder {
+  std::vector<Vec> points;
+  std::vector<double> losses;
+  void add(const Vec& x, double loss) {
+    points.push_back(x);
+    losses.push_back(loss);
+  }
+  // The point with the lowest finite loss (first among ties).
+  size_t best() const {
+    size_t b = 0;
+    for (size_t i = 1; i < losses.size(); ++i)
+      if (std::isfinite(losses[i]) && losses[i] < losses[b]) b = i;
+    return b;
+  }
+};
+
+bool bit_identical(const Vec& a, const Vec& b) {
+  return a.size() == b.size() && (a.array() == b.array()).all();
+}
+
+}  // namespace
+
+TEST_CASE("Rosenbrock from (-1.2, 1) with the strong Wolfe line search reaches (1, 1)") {
+  Vec x = rosenbrock_start();
+  LbfgsOptions opt;
+  opt.max_iterations = 200;
+  opt.line_search = true;
+  opt.tolerance_grad = 1e-6;
+  const LbfgsResult r = lbfgs_minimize(rosenbrock, x, opt);
+  MESSAGE("line search: " << std::string(nst::to_string(r.stop)) << ", " << r.iterations << " iterations, "
+                          << r.evaluations << " evaluations, loss " << r.best_loss << ", x = ("
+                          << x[0] << ", " << x[1] << "): " << r.message);
+  CHECK(std::abs(x[0] - 1.0f) < 1e-3f);
+  CHECK(std::abs(x[1] - 1.0f) < 1e-3f);
+  CHECK(r.best_loss < 1e-6);
+  CHECK(r.iterations < 100);
+  CHECK(r.evaluations > r.iterations);  // the line search evaluates more than once sometimes
+  Vec g(2);
+  CHECK(rosenbrock(x, g) == r.best_loss);
+}
+
+TEST_CASE("Rosenbrock from (-1.2, 1) with the fixed step (lr = 1)") {
+  Vec x = rosenbrock_start();
+  Vec g(2);
+  const double f0 = rosenbrock(x, g);
+  LbfgsOptions opt;
+  opt.max_iterations = 500;
+  const LbfgsResult r = lbfgs_minimize(rosenbrock, x, opt);
+  MESSAGE("fixed step: " << std::string(nst::to_string(r.stop)) << ", " << r.iterations << " iterations, "
+                         << r.evaluations << " evaluations, loss " << r.best_loss << ", x = ("
+                         << x[0] << ", " << x[1] << "): " << r.message);
+  CHECK(r.best_loss < 1e-3 * f0);
+}
+
+TEST_CASE("100-D quadratic with eigenvalues 1..1e4 in a rotated basis") {
+  const Quadratic q(100);
+  for (const bool search : {false, true}) {
+    CAPTURE(search);
+    Vec x = Vec::Zero(100);
+    Vec g(100);
+    const double f0 = q(x, g);
+    LbfgsOptions opt;
+    opt.max_iterations = 300;
+    opt.line_search = search;
+    opt.history = 10;
+    int reached = 0;  // first iteration whose loss is below 1e-6 f0
+    const LbfgsResult r = lbfgs_minimize(
+        [&](const Vec& xx, Vec& gg) { return q(xx, gg); }, x, opt,
+        [&](const LbfgsIteration& it) {
+          if (reached == 0 && it.loss < 1e-6 * f0) reached = it.iteration;
+          return true;
+        });
+    MESSAGE("quadratic, line_search " << search << ": " << std::string(nst::to_string(r.stop)) << " after "
+                                      << r.iterations << " iterations, " << r.evaluations
+                                      << " evaluations, f/f0 = " << r.best_loss / f0
+                                      << ", below 1e-6 f0 at iteration " << reached);
+    CHECK(r.best_loss < 1e-6 * f0);
+    CHECK(q(x, g) == r.best_loss);
+  }
+}
+
+TEST_CASE("exactly max_iterations iterations; the callback sees 1..N; N + 1 evaluations") {
+  const Quadratic q(20);
+  Recorder rec;
+  auto f = [&](const Vec& x, Vec& g) {
+    const double loss = q(x, g);
+    rec.add(x, loss);
+    return loss;
+  };
+  Vec x = Vec::Constant(20, 0.5f);
+  const Vec x0 = x;
+  Vec g(20);
+  const double f_x0 = q(x0, g);
+  std::vector<LbfgsIteration> seen;
+  LbfgsOptions opt;
+  opt.max_iterations = 7;
+  const LbfgsResult r = lbfgs_minimize(f, x, opt, [&](const LbfgsIteration& it) {
+    seen.push_back(it);
+    return true;
+  });
+  CHECK(r.stop == LbfgsStop::MaxIterations);
+  CHECK(r.iterations == 7);
+  CHECK(r.evaluations == 8);
+  CHECK(rec.losses.size() == 8);
+  REQUIRE(seen.size() == 7);
+  for (size_t k = 0; k < seen.size(); ++k) {
+    CHECK(seen[k].iteration == static_cast<int>(k) + 1);
+    CHECK(seen[k].evaluations == static_cast<int>(k) + 1);
+    CHECK(seen[k].loss == rec.losses[k]);  // the loss at x_k, before the update
+  }
+  CHECK(seen[0].loss == f_x0);
+  CHECK(bit_identical(rec.points[0], x0));
+  // The returned point is the best of all evaluated ones, the final one included.
+  CHECK(bit_identical(x, rec.points[rec.best()]));
+  CHECK(r.best_loss == rec.losses[rec.best()]);
+
+  SUBCASE("max_iterations = 1 evaluates the start and the one step") {
+    rec = Recorder{};
+    Vec x1 = x0;
+    opt.max_iterations = 1;
+    const LbfgsResult r1 = lbfgs_minimize(f, x1, opt);
+    CHECK(r1.iterations == 1);
+    CHECK(r1.evaluations == 2);
+  }
+}
+
+TEST_CASE("a NaN loss at the 5th evaluation stops with NonFinite and returns the best point") {
+  for (const bool search : {false, true}) {
+    CAPTURE(search);
+    Recorder rec;
+    auto f = [&](const Vec& x, Vec& g) {
+      double loss = rosenbrock(x, g);
+      if (rec.losses.size() == 4) loss = std::numeric_limits<double>::quiet_NaN();
+      rec.add(x, loss);
+      return loss;
+    };
+    Vec x = rosenbrock_start();
+    LbfgsOptions opt;
+    opt.max_iterations = 100;
+    opt.line_search = search;
+    const LbfgsResult r = lbfgs_minimize(f, x, opt);
+    CHECK(r.stop == LbfgsStop::NonFinite);
+    CHECK(r.evaluations == 5);
+    CHECK(r.message.find("non-finite") != std::string::npos);
+    REQUIRE(rec.losses.size() == 5);
+    const size_t b = rec.best();
+    CHECK(b < 4);
+    CHECK(bit_identical(x, rec.points[b]));
+    CHECK(r.best_loss == rec.losses[b]);
+    CHECK(x.allFinite());
+  }
+}
+
+TEST_CASE("fixed step on Rosenbrock goes uphill; an Inf gradient then returns the best point, not the last") {
+  Recorder rec;
+  auto f = [&](const Vec& x, Vec& g) {
+    const double loss = rosenbrock(x, g);
+    rec.add(x, loss);
+    return loss;
+  };
+  // Find an evaluation whose loss is higher than an earlier one, then poison the next one.
+  Vec x = rosenbrock_start();
+  LbfgsOptions opt;
+  opt.max_iterations = 60;
+  lbfgs_minimize(f, x, opt);
+  size_t poison = 0;
+  for (size_t i = 1; i < rec.losses.size() && poison == 0; ++i)
+    if (rec.losses[i] > rec.losses[i - 1]) poison = i + 1;
+  REQUIRE(poison > 0);
+
+  Recorder rec2;
+  auto g_inf = [&](const Vec& xx, Vec& gg) {
+    const double loss = rosenbrock(xx, gg);
+    if (rec2.losses.size() == poison) gg[1] = std::numeric_limits<float>::infinity();
+    rec2.add(xx, loss);
+    return loss;
+  };
+  x = rosenbrock_start();
+  const LbfgsResult r = lbfgs_minimize(g_inf, x, opt);
+  CHECK(r.stop == LbfgsStop::NonFinite);
+  CHECK(r.evaluations == static_cast<int>(poison) + 1);
+  // The poisoned point's loss is finite but its gradient is not: only the points before count.
+  Recorder finite;
+  for (size_t i = 0; i < poison; ++i) finite.add(rec2.points[i], rec2.losses[i]);
+  const size_t b = finite.best();
+  CHECK(b < poison - 1);  // the best point is not the last finite one
+  CHECK(bit_identical(x, finite.points[b]));
+  CHECK(r.best_loss == finite.losses[b]);
+}
+
+TEST_CASE("an Inf gradient at the 5th evaluation stops with NonFinite and returns the best point") {
+  Recorder rec;
+  const Quadratic q(10);
+  auto f = [&](const Vec& x, Vec& g) {
+    const double loss = q(x, g);
+    if (rec.losses.size() == 4) g[3] = std::numeric_limits<float>::infinity();
+    rec.add(x, loss);
+    return loss;
+  };
+  Vec x = Vec::Zero(10);
+  LbfgsOptions opt;
+  opt.max_iterations = 100;
+  const LbfgsResult r = lbfgs_minimize(f, x, opt);
+  CHECK(r.stop == LbfgsStop::NonFinite);
+  CHECK(r.iterations == 4);
+  CHECK(r.evaluations == 5);
+  // The 5th point's loss was finite (and lowest) but its gradient was not: it must not win.
+  Recorder first4;
+  for (size_t i = 0; i < 4; ++i) first4.add(rec.points[i], rec.losses[i]);
+  CHECK(bit_identical(x, first4.points[first4.best()]));
+  CHECK(r.best_loss == first4.losses[first4.best()]);
+}
+
+TEST_CASE("a non-finite loss at the very first evaluation leaves x unchanged") {
+  Vec x = rosenbrock_start();
+  const Vec x0 = x;
+  const LbfgsResult r = lbfgs_minimize(
+      [](const Vec&, Vec&) { return std::numeric_limits<double>::infinity(); }, x, LbfgsOptions{});
+  CHECK(r.stop == LbfgsStop::NonFinite);
+  CHECK(r.iterations == 0);
+  CHECK(r.evaluations == 1);
+  CHECK(std::isnan(r.best_loss));
+  CHECK(bit_identical(x, x0));
+}
+
+TEST_CASE("cancellation") {
+  Recorder rec;
+  auto f = [&](const Vec& x, Vec& g) {
+    const double loss = rosenbrock(x, g);
+    rec.add(x, loss);
+    return loss;
+  };
+  LbfgsOptions opt;
+  opt.max_iterations = 100;
+
+  SUBCASE("cancelled() is checked before every evaluation") {
+    int calls = 0;
+    opt.cancelled = [&] { return ++calls > 3; };
+    Vec x = rosenbrock_start();
+    const LbfgsResult r = lbfgs_minimize(f, x, opt);
+    CHECK(r.stop == LbfgsStop::Cancelled);
+    CHECK(r.evaluations == 3);
+    CHECK(calls == 4);
+    CHECK(bit_identical(x, rec.points[rec.best()]));
+  }
+  SUBCASE("cancelled before the first evaluation") {
+    opt.cancelled = [] { return true; };
+    Vec x = rosenbrock_start();
+    const LbfgsResult r = lbfgs_minimize(f, x, opt);
+    CHECK(r.stop == LbfgsStop::Cancelled);
+    CHECK(r.evaluations == 0);
+    CHECK(r.iterations == 0);
+    CHECK(bit_identical(x, rosenbrock_start()));
+  }
+  SUBCASE("on_iteration returning false") {
+    Vec x = rosenbrock_start();
+    const LbfgsResult r =
+        lbfgs_minimize(f, x, opt, [](const LbfgsIteration& it) { return it.iteration < 4; });
+    CHECK(r.stop == LbfgsStop::Cancelled);
+    CHECK(r.iterations == 4);
+    CHECK(r.evaluations == 4);
+    CHECK(bit_identical(x, rec.points[rec.best()]));
+  }
+}
+
+TEST_CASE("option validation names the parameter and its value") {
+  CHECK_NOTHROW(LbfgsOptions{}.validate());
+  auto bad = [](auto set) {
+    LbfgsOptions o;
+    set(o);
+    return o;
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(bad([](LbfgsOptions& o) { o.max_iterations = 0; }).validate(),
+                       doctest::Contains("max_iterations = 0"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([](LbfgsOptions& o) { o.history = -3; }).validate(),
+                       doctest::Contains("history = -3"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([](LbfgsOptions& o) { o.learning_rate = 0; }).validate(),
+                       doctest::Contains("learning_rate = 0"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([](LbfgsOptions& o) { o.learning_rate = -0.5; }).validate(),
+                       doctest::Contains("learning_rate = -0.5"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([&](LbfgsOptions& o) { o.learning_rate = nan; }).validate(),
+                       doctest::Contains("learning_rate = nan"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([&](LbfgsOptions& o) { o.learning_rate = inf; }).validate(),
+                       doctest::Contains("learning_rate = inf"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([](LbfgsOptions& o) { o.tolerance_grad = -1e-5; }).validate(),
+                       doctest::Contains("tolerance_grad = -1e-05"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([&](LbfgsOptions& o) { o.tolerance_grad = inf; }).validate(),
+                       doctest::Contains("tolerance_grad = inf"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([](LbfgsOptions& o) { o.tolerance_change = -1; }).validate(),
+                       doctest::Contains("tolerance_change = -1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(bad([&](LbfgsOptions& o) { o.tolerance_change = nan; }).validate(),
+                       doctest::Contains("tolerance_change = nan"), std::invalid_argument);
+
+  // lbfgs_minimize validates before evaluating anything.
+  int calls = 0;
+  Vec x = rosenbrock_start();
+  LbfgsOptions o;
+  o.history = 0;
+  CHECK_THROWS_AS(lbfgs_minimize(
+                      [&](const Vec& xx, Vec& g) {
+                        ++calls;
+                        return rosenbrock(xx, g);
+                      },
+                      x, o),
+                  std::invalid_argument);
+  CHECK(calls == 0);
+  Vec empty;
+  CHECK_THROWS_AS(lbfgs_minimize(rosenbrock, empty, LbfgsOptions{}), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(lbfgs_minimize([](const Vec&, Vec& g) { g.resize(1); return 0.0; }, x,
+                                      LbfgsOptions{}),
+                       doctest::Contains("resized the gradient"), std::invalid_argument);
+}
+
+TEST_CASE("the first step is min(1, 1/|g|_1) * lr along -g") {
+  // f = ½ Σ w_i x_i², g = w ⊙ x.
+  const Eigen::VectorXf w = (Vec(3) << 1.0f, 2.0f, 4.0f).finished();
+  Recorder rec;
+  auto f = [&](const Vec& x, Vec& g) {
+    g = w.cwiseProduct(x);
+    const double loss = 0.5 * x.cast<double>().dot(g.cast<double>());
+    rec.add(x, loss);
+    return loss;
+  };
+  LbfgsOptions opt;
+  opt.max_iterations = 1;
+
+  SUBCASE("large gradient: t = lr / |g|_1") {
+    Vec x0(3);
+    x0 << 100.0f, -200.0f, 300.0f;  // g = (100, -400, 1200), |g|_1 = 1700
+    for (const double lr : {1.0, 0.25}) {
+      CAPTURE(lr);
+      rec = Recorder{};
+      opt.learning_rate = lr;
+      Vec x = x0;
+      lbfgs_minimize(f, x, opt);
+      REQUIRE(rec.points.size() == 2);
+      const Vec g0 = w.cwiseProduct(x0);
+      const Vec expected = x0 - static_cast<float>(lr / 1700.0) * g0;
+      CHECK((rec.points[1] - expected).cwiseAbs().maxCoeff() < 1e-4f);
+      // Not the unscaled step, which would go to x0 - lr g.
+      CHECK((rec.points[1] - (x0 - static_cast<float>(lr) * g0)).norm() > 100.0f);
+    }
+  }
+  SUBCASE("small gradient: t = lr") {
+    Vec x0(3);
+    x0 << 0.1f, -0.05f, 0.02f;  // g = (0.1, -0.1, 0.08), |g|_1 = 0.28
+    rec = Recorder{};
+    opt.learning_rate = 0.5;
+    Vec x = x0;
+    lbfgs_minimize(f, x, opt);
+    REQUIRE(rec.points.size() == 2);
+    const Vec expected = x0 - 0.5f * w.cwiseProduct(x0);
+    CHECK((rec.points[1] - expected).cwiseAbs().maxCoeff() < 1e-7f);
+  }
+}
+
+TEST_CASE("pairs with s'y <= 1e-10 are skipped") {
+  SUBCASE("linear function: y = 0 every time, no NaN, steepest descent with the scaled step") {
+    const Vec c = (Vec(4) << 1.0f, -2.0f, 0.5f, 0.5f).finished();  // |c|_1 = 4
+    auto f = [&](const Vec& x, Vec& g) {
+      g = c;
+      return x.cast<double>().dot(c.cast<double>());
+    };
+    Vec x = Vec::Zero(4);
+    LbfgsOptions opt;
+    opt.max_iterations = 5;
+    const LbfgsResult r = lbfgs_minimize(f, x, opt);
+    CHECK(r.stop == LbfgsStop::MaxIterations);
+    CHECK(r.skipped_pairs == 4);  // one candidate pair per iteration but the last
+    CHECK(r.resets == 0);
+    CHECK(x.allFinite());
+    // Each step is -c / |c|_1 (no curvature information, so the first-step scaling applies).
+    CHECK((x - (-5.0f / 4.0f) * c).cwiseAbs().maxCoeff() < 1e-6f);
+    CHECK(r.best_loss == doctest::Approx(-5.0 / 4.0 * c.squaredNorm()).epsilon(1e-6));
+  }
+  SUBCASE("linear function with a floor: the gradient vanishes, NoProgress with the best point") {
+    const Vec c = (Vec(2) << 3.0f, 1.0f).finished();
+    auto f = [&](const Vec& x, Vec& g) {
+      const double v = x.cast<double>().dot(c.cast<double>());
+      if (v <= -2.0) {
+        g.setZero();
+        return -2.0;
+      }
+      g = c;
+      return v;
+    };
+    Vec x = Vec::Zero(2);
+    LbfgsOptions opt;
+    opt.max_iterations = 100;
+    const LbfgsResult r = lbfgs_minimize(f, x, opt);
+    CHECK(r.stop == LbfgsStop::NoProgress);
+    CHECK(r.best_loss == -2.0);
+    CHECK(r.iterations < 20);
+    CHECK(x.allFinite());
+  }
+}
+
+TEST_CASE("history size m is respected, and runs are deterministic") {
+  const Quadratic q(100, 11);
+  auto run = [&](int m) {
+    Vec x = Vec::Zero(100);
+    LbfgsOptions opt;
+    opt.max_iterations = 40;
+    opt.history = m;
+    const LbfgsResult r = lbfgs_minimize([&](const Vec& xx, Vec& g) { return q(xx, g); }, x, opt);
+    CHECK(r.stop == LbfgsStop::MaxIterations);
+    return std::make_pair(x, r.best_loss);
+  };
+  const auto m1a = run(1), m1b = run(1), m10a = run(10), m10b = run(10), m100 = run(100);
+  CHECK(bit_identical(m1a.first, m1b.first));
+  CHECK(m1a.second == m1b.second);
+  CHECK(bit_identical(m10a.first, m10b.first));
+  CHECK(m10a.second == m10b.second);
+  CHECK_FALSE(bit_identical(m1a.first, m10a.first));
+  CHECK(m1a.second != m10a.second);
+  // With 40 iterations, m = 100 never fills its buffer: a different result again from m = 10.
+  CHECK_FALSE(bit_identical(m10a.first, m100.first));
+  MESSAGE("loss after 40 iterations: m=1 " << m1a.second << ", m=10 " << m10a.second
+                                          << ", m=100 " << m100.second);
+}
+
+TEST_CASE("tolerances stop early") {
+  const Quadratic q(30);
+  auto f = [&](const Vec& x, Vec& g) { return q(x, g); };
+  SUBCASE("tolerance_grad") {
+    Vec x = Vec::Zero(30);
+    LbfgsOptions opt;
+    opt.tolerance_grad = 1e-2;
+    const LbfgsResult r = lbfgs_minimize(f, x, opt);
+    CHECK(r.stop == LbfgsStop::ToleranceGrad);
+    CHECK(r.iterations < 1000);
+    Vec g(30);
+    q(x, g);
+    CHECK(g.cwiseAbs().maxCoeff() <= 1e-2f);
+  }
+  SUBCASE("tolerance_change") {
+    Vec x = Vec::Zero(30);
+    LbfgsOptions opt;
+    opt.tolerance_change = 1e-3;
+    const LbfgsResult r = lbfgs_minimize(f, x, opt);
+    CHECK(r.stop == LbfgsStop::ToleranceChange);
+    CHECK(r.iterations < 1000);
+  }
+}
+
+TEST_CASE("a gradient that points uphill makes the line search fail and keeps the start") {
+  // f = ½|x|² but the 'gradient' has the wrong sign: every trial point is worse.
+  auto f = [](const Vec& x, Vec& g) {
+    g = -x;
+    return 0.5 * x.cast<double>().squaredNorm();
+  };
+  Vec x = (Vec(3) << 1.0f, 2.0f, -3.0f).finished();
+  const Vec x0 = x;
+  LbfgsOptions opt;
+  opt.line_search = true;
+  const LbfgsResult r = lbfgs_minimize(f, x, opt);
+  CHECK(r.stop == LbfgsStop::LineSearchFailed);
+  CHECK(r.iterations == 1);
+  CHECK(r.evaluations > 2);
+  CHECK(r.evaluations <= 26);
+  CHECK(bit_identical(x, x0));
+  CHECK(r.best_loss == 7.0);
+}
+
+TEST_CASE("to_string names every stop reason") {
+  CHECK(std::string(nst::to_string(LbfgsStop::MaxIterations)) == "max-iterations");
+  CHECK(std::string(nst::to_string(LbfgsStop::NonFinite)) == "non-finite");
+  CHECK(std::string(nst::to_string(LbfgsStop::LineSearchFailed)) == "line-search-failed");
+  CHECK(std::string(nst::to_string(LbfgsStop::NoProgress)) == "no-progress");
+  CHECK(std::string(nst::to_string(LbfgsStop::ToleranceGrad)) == "tolerance-grad");
+  CHECK(std::string(nst::to_string(LbfgsStop::ToleranceChange)) == "tolerance-change");
+  CHECK(std::string(nst::to_string(LbfgsStop::Cancelled)) == "cancelled");
+}
