@@ -9,6 +9,9 @@
 
 #include <cmath>
 #include <limits>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -530,6 +533,52 @@ TEST_CASE("a gradient that points uphill makes the line search fail and keeps th
   CHECK(bit_identical(x, x0));
   CHECK(r.best_loss == 7.0);
 }
+
+#ifdef __GLIBC__
+TEST_CASE("history slots are allocated as pairs arrive, and memory stays flat once the ring is full") {
+  // Heap bytes in use (glibc), read from the callback: Eigen allocates through malloc.
+  auto heap = [] {
+    const struct mallinfo2 mi = mallinfo2();
+    return static_cast<double>(mi.uordblks + mi.hblkhd);
+  };
+  const int n = 10000;  // 40 kB per vector
+  const double vec_bytes = 4.0 * n;
+  const Vec w = Vec::LinSpaced(n, 1.0f, 100.0f);
+  auto f = [&](const Vec& x, Vec& g) {
+    g = w.cwiseProduct(x - Vec::Ones(n));
+    return 0.5 * (x - Vec::Ones(n)).cast<double>().dot(g.cast<double>());
+  };
+  SUBCASE("history = 1000 on a 6-iteration run allocates only the 5 pairs it stores") {
+    double at1 = 0, at6 = 0;
+    Vec x = Vec::Zero(n);
+    LbfgsOptions opt;
+    opt.max_iterations = 6;
+    opt.history = 1000;
+    lbfgs_minimize(f, x, opt, [&](const LbfgsIteration& it) {
+      if (it.iteration == 1) at1 = heap();
+      if (it.iteration == 6) at6 = heap();
+      return true;
+    });
+    // By iteration 6's callback a pair has been kept after each of iterations 1..5: 10 vectors.
+    // An eager buffer would take 2 x 1000 vectors (80 MB).
+    CHECK(at6 - at1 <= 12 * vec_bytes);
+    CHECK(at6 - at1 >= 6 * vec_bytes);
+  }
+  SUBCASE("history = 3: no growth once the ring is full") {
+    double at10 = 0, at40 = 0;
+    Vec x = Vec::Zero(n);
+    LbfgsOptions opt;
+    opt.max_iterations = 40;
+    opt.history = 3;
+    lbfgs_minimize(f, x, opt, [&](const LbfgsIteration& it) {
+      if (it.iteration == 10) at10 = heap();
+      if (it.iteration == 40) at40 = heap();
+      return true;
+    });
+    CHECK(at40 == at10);
+  }
+}
+#endif
 
 TEST_CASE("to_string names every stop reason") {
   CHECK(std::string(nst::to_string(LbfgsStop::MaxIterations)) == "max-iterations");
