@@ -1,0 +1,53 @@
+// The loss of Gatys, Ecker & Bethge (2015), with neural-style's definitions and defaults:
+//   content: content_weight × Σ_content layers mean((F − P)²)
+//   style:   style_weight × Σ_style layers w_l · mean((G_l − A_l)²),  G = F Fᵀ / (C·H·W)
+//   tv:      tv_weight × ½ Σ squared differences of neighbouring pixels (preprocessed image)
+// With several style images, A_l = Σ_i b_i · Gram_i,l with the blend weights b normalized to
+// sum to 1 (neural-style's rule).
+#pragma once
+
+#include "nst/model/vgg19.h"
+
+#include <string>
+#include <vector>
+
+namespace nst {
+
+struct GatysConfig {
+  std::vector<std::string> content_layers{"relu4_2"};
+  std::vector<std::string> style_layers{"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
+  std::vector<double> style_layer_weights;  // w_l; empty = 1 for every style layer
+  double content_weight = 5;
+  double style_weight = 100;
+  double tv_weight = 1e-3;
+  Pooling pooling = Pooling::Max;
+};
+
+struct LossTerms {
+  double total = 0, content = 0, style = 0, tv = 0;  // weighted; total = content + style + tv
+};
+
+template <class T>
+class GatysLoss {
+ public:
+  // content: (1,3,H,W); styles: (1,3,Hi,Wi) each, any sizes; blend: one weight per style (empty
+  // = equal), non-negative with a positive sum. All preprocessed. Computes the fixed targets
+  // without recording a graph. Throws std::invalid_argument on a bad configuration.
+  GatysLoss(const Vgg19<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
+            std::vector<double> blend, GatysConfig config);
+
+  // Loss at x (content's shape); adds ∇loss into *grad if grad is not null (grad: x's shape).
+  LossTerms evaluate(const Tensor<T>& x, Tensor<T>* grad) const;
+
+  const GatysConfig& config() const { return config_; }
+
+ private:
+  const Vgg19<T>& net_;
+  GatysConfig config_;
+  Shape shape_;
+  std::vector<std::string> layers_;  // union of content and style layers
+  std::vector<std::shared_ptr<const Tensor<T>>> content_targets_;  // per content layer
+  std::vector<std::shared_ptr<const Tensor<T>>> style_targets_;    // per style layer: blended Gram
+};
+
+}  // namespace nst

@@ -1,0 +1,102 @@
+#include "nst/style/gatys.h"
+
+#include "nst/ops/elementwise.h"
+#include "nst/ops/gram.h"
+#include "nst/ops/losses.h"
+
+#include <cmath>
+
+namespace nst {
+
+namespace {
+bool finite_non_negative(double v) { return std::isfinite(v) && v >= 0; }
+}  // namespace
+
+template <class T>
+GatysLoss<T>::GatysLoss(const Vgg19<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
+                        std::vector<double> blend, GatysConfig config)
+    : net_(net), config_(std::move(config)), shape_(content.shape()) {
+  if (config_.style_layer_weights.empty()) config_.style_layer_weights.assign(config_.style_layers.size(), 1.0);
+  if (config_.style_layer_weights.size() != config_.style_layers.size())
+    throw std::invalid_argument("style layer weights: " + std::to_string(config_.style_layer_weights.size()) +
+                                " given for " + std::to_string(config_.style_layers.size()) + " style layers");
+  for (double w : config_.style_layer_weights)
+    if (!finite_non_negative(w)) throw std::invalid_argument("style layer weights must be finite and >= 0");
+  for (double w : {config_.content_weight, config_.style_weight, config_.tv_weight})
+    if (!finite_non_negative(w)) throw std::invalid_argument("loss weights must be finite and >= 0");
+  if (config_.content_layers.empty() && config_.style_layers.empty())
+    throw std::invalid_argument("no content or style layers");
+  if (!config_.style_layers.empty() && styles.empty()) throw std::invalid_argument("style layers but no style image");
+  if (blend.empty()) blend.assign(styles.size(), 1.0);
+  if (blend.size() != styles.size())
+    throw std::invalid_argument("style blend: " + std::to_string(blend.size()) + " weights for " +
+                                std::to_string(styles.size()) + " style images");
+  double blend_sum = 0;
+  for (double b : blend) {
+    if (!finite_non_negative(b)) throw std::invalid_argument("style blend weights must be finite and >= 0");
+    blend_sum += b;
+  }
+  if (!styles.empty() && !(blend_sum > 0)) throw std::invalid_argument("style blend weights sum to 0");
+
+  layers_ = config_.content_layers;
+  layers_.insert(layers_.end(), config_.style_layers.begin(), config_.style_layers.end());
+
+  // Targets come from constant inputs: nothing is recorded.
+  if (!config_.content_layers.empty()) {
+    auto feats = net_.forward(constant(content), config_.content_layers, config_.pooling);
+    for (const auto& name : config_.content_layers) content_targets_.push_back(feats.at(name).value_ptr());
+  }
+  std::vector<Tensor<T>> blended(config_.style_layers.size());
+  for (size_t i = 0; i < styles.size(); ++i) {
+    auto feats = net_.forward(constant(styles[i]), config_.style_layers, config_.pooling);
+    const T b = static_cast<T>(blend[i] / blend_sum);
+    for (size_t l = 0; l < config_.style_layers.size(); ++l) {
+      const Var<T> gm = gram(feats.at(config_.style_layers[l]));
+      const Tensor<T>& g = gm.value();
+      if (blended[l].empty()) blended[l] = Tensor<T>(g.shape());
+      for (int64_t k = 0; k < g.numel(); ++k) blended[l][k] += b * g[k];
+    }
+  }
+  for (auto& t : blended) style_targets_.push_back(std::make_shared<const Tensor<T>>(std::move(t)));
+}
+
+template <class T>
+LossTerms GatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const {
+  require_same_shape(x.shape(), shape_, "GatysLoss::evaluate");
+  if (grad) require_same_shape(grad->shape(), shape_, "GatysLoss::evaluate gradient");
+  const Var<T> image = leaf(x, grad != nullptr);
+  std::vector<Var<T>> content, style;
+  {
+    auto feats = net_.forward(image, layers_, config_.pooling);
+    for (size_t l = 0; l < config_.content_layers.size(); ++l)
+      content.push_back(mse(feats.at(config_.content_layers[l]), content_targets_[l]));
+    for (size_t l = 0; l < config_.style_layers.size(); ++l)
+      style.push_back(scale(mse(gram(feats.at(config_.style_layers[l])), style_targets_[l]),
+                            static_cast<T>(config_.style_layer_weights[l])));
+  }  // feature maps no backward reads are freed here
+  std::vector<Var<T>> terms;
+  LossTerms out;
+  if (!content.empty()) {
+    terms.push_back(scale(sum(content), static_cast<T>(config_.content_weight)));
+    out.content = static_cast<double>(terms.back().value()[0]);
+  }
+  if (!style.empty()) {
+    terms.push_back(scale(sum(style), static_cast<T>(config_.style_weight)));
+    out.style = static_cast<double>(terms.back().value()[0]);
+  }
+  terms.push_back(scale(total_variation(image), static_cast<T>(config_.tv_weight)));
+  out.tv = static_cast<double>(terms.back().value()[0]);
+  const Var<T> total = sum(terms);
+  out.total = static_cast<double>(total.value()[0]);
+  if (grad) {
+    backward(total);
+    const Tensor<T>& g = image.grad();
+    for (int64_t i = 0; i < g.numel(); ++i) (*grad)[i] += g[i];
+  }
+  return out;
+}
+
+template class GatysLoss<float>;
+template class GatysLoss<double>;
+
+}  // namespace nst
