@@ -223,21 +223,24 @@ LbfgsResult Minimizer::run() {
 
     // Direction d = -H g; steepest descent when there is no curvature information.
     d_ = -g_;
-    bool steepest = history_.size() == 0;
-    if (!steepest) history_.apply(d_);
+    // The first step (and the first after a reset) is scaled by min(1, 1/‖g‖₁); later steps are
+    // lr, also while every pair so far was skipped (as torch.optim.LBFGS: a skipped pair must not
+    // shrink the steps, or a start in a nearly flat region never leaves it).
+    bool scaled = k == 1;
+    if (history_.size() > 0) history_.apply(d_);
     double gtd = dot(g_, d_);
-    if (!steepest && !(std::isfinite(gtd) && gtd < 0)) {
+    if (history_.size() > 0 && !(std::isfinite(gtd) && gtd < 0)) {
       history_.clear();
       ++resets_;
       d_ = -g_;
       gtd = dot(g_, d_);
-      steepest = true;
+      scaled = true;
     }
     if (!(gtd < 0))  // d = -g and gᵀd = -‖g‖² = 0: the gradient is exactly zero
       return finish(LbfgsStop::NoProgress,
                     "the gradient is exactly zero at iteration " + std::to_string(k));
     double t = opt_.learning_rate;
-    if (steepest) t *= std::min(1.0, 1.0 / norm1(g_));
+    if (scaled) t *= std::min(1.0, 1.0 / norm1(g_));
 
     // Step to x_{k+1}; its point, gradient and loss end up in x_trial_, g_trial_, loss_trial_.
     if (!opt_.line_search) {

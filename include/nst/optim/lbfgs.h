@@ -7,8 +7,8 @@
 //                d = -H g by the two-loop recursion over the last m pairs (s, y), H0 = γ I with
 //                γ = sᵀy / yᵀy of the newest pair (no pairs yet: d = -g);
 //                if gᵀd is not negative, clear the history and use d = -g (counted in `resets`);
-//                t = lr, scaled by min(1, 1/‖g‖₁) whenever d is the raw -g (no pairs), which is
-//                always the case on iteration 1;
+//                t = lr, scaled by min(1, 1/‖g‖₁) on iteration 1 and after a reset only
+//                (a skipped pair does not shrink later steps, as in torch.optim.LBFGS);
 //                x_{k+1} = x_k + t d  (or the point a strong Wolfe line search accepts);
 //                the pair (s, y) = (x_{k+1} - x_k, g_{k+1} - g_k) is kept only if sᵀy > 1e-10.
 // Without a line search a run of N iterations makes exactly N + 1 evaluations: one per iteration
