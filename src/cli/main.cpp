@@ -1,1 +1,147 @@
-int main() { return 0; }
+// nst: stylize an image from the command line. See README.md for the options.
+#include "cli/options.h"
+#include "cli/progress.h"
+#include "nst/io/atomic_file.h"
+#include "nst/io/image.h"
+#include "nst/io/safetensors.h"
+#include "nst/model/vgg19.h"
+#include "nst/style/stylize.h"
+
+#include <omp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <new>
+#include <string>
+
+namespace {
+
+using namespace nst;
+using namespace nst::cli;
+
+// The only global state: which signal asked us to stop. A second signal exits at once.
+volatile sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_signal(int sig) {
+  if (g_stop_signal) _exit(128 + sig);
+  g_stop_signal = sig;
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int fail(int code, const std::string& message) {
+  std::fprintf(stderr, "nst: %s\n", message.c_str());
+  return code;
+}
+
+std::string loss_row(const StylizeProgress& p) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%d,%.9g,%.9g,%.9g,%.9g,%.3f\n", p.iteration, p.terms.total, p.terms.content,
+                p.terms.style, p.terms.tv, p.seconds);
+  return buf;
+}
+
+int run(const Options& opt) {
+  check_paths(opt);
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+  const int width = static_cast<int>(std::to_string(opt.settings.iterations).size());
+  if (opt.save_every > 0 && !opt.overwrite)
+    for (int i = opt.save_every; i <= opt.settings.iterations; i += opt.save_every)
+      if (access(numbered_path(opt.output, i, width).c_str(), F_OK) == 0)
+        throw OutputPathError(numbered_path(opt.output, i, width) + ": exists; pass --overwrite to replace it");
+
+  ImageLimits limits;
+  limits.max_side = opt.max_side;
+  limits.max_pixels = opt.max_pixels;
+  const Image content = resize_longest_side(load_image(opt.content, limits), opt.size);
+  std::vector<Image> styles;
+  const int style_side = static_cast<int>(std::lround(opt.style_scale * opt.size));
+  for (const std::string& s : opt.styles) styles.push_back(resize_longest_side(load_image(s, limits), style_side));
+  StylizeSettings settings = opt.settings;
+  if (settings.init == InitMode::Image) settings.init_image = load_image(opt.init, limits);
+  const Vgg19<float> net = load_vgg19(opt.weights);
+
+  std::fprintf(stderr, "nst: %s -> %s, %dx%d, %zu style image%s, %d iterations, %d threads, weights %s (%s)\n",
+               opt.content.c_str(), opt.output.c_str(), content.width, content.height, styles.size(),
+               styles.size() == 1 ? "" : "s", settings.iterations, omp_get_max_threads(), opt.weights.c_str(),
+               to_string(net.preprocess));
+
+  ProgressReporter progress(stderr, isatty(STDERR_FILENO) == 1, opt.print_every);
+  std::string log = "iteration,total,content,style,tv,seconds\n";
+  StylizeCallbacks callbacks;
+  callbacks.cancelled = [] { return g_stop_signal != 0; };
+  callbacks.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>& image) {
+    progress.update(p);
+    log += loss_row(p);
+    if (opt.save_every > 0 && p.iteration % opt.save_every == 0)
+      save_image(image(), numbered_path(opt.output, p.iteration, width), {opt.jpeg_quality, true});
+    return true;
+  };
+  const StylizeResult result = stylize(net, content, styles, settings, callbacks);
+  progress.finish();
+
+  const LbfgsResult& r = result.optimizer;
+  if (!std::isfinite(r.best_loss))
+    return fail(kExitSoftware, "no finite image was ever computed (" + r.message + "); nothing written");
+  if (r.stop != LbfgsStop::MaxIterations && r.stop != LbfgsStop::Cancelled)
+    std::fprintf(stderr, "nst: warning: stopped after %d iterations: %s\n", r.iterations, r.message.c_str());
+  // The files we write now may exist only because --save-every or a previous check allowed it.
+  save_image(result.image, opt.output, {opt.jpeg_quality, opt.overwrite});
+  if (!opt.loss_log.empty())
+    write_file_atomically(opt.loss_log, std::vector<unsigned char>(log.begin(), log.end()), opt.overwrite);
+  std::fprintf(stderr, "nst: wrote %s (loss %.4e: content %.4e, style %.4e, tv %.4e)\n", opt.output.c_str(),
+               result.best.total, result.best.content, result.best.style, result.best.tv);
+  std::fprintf(stderr, "nst: L-BFGS made %d iterations, %d evaluations (%d history resets, %d pairs skipped)\n",
+               r.iterations, r.evaluations, r.resets, r.skipped_pairs);
+  if (g_stop_signal) {
+    std::fprintf(stderr, "nst: interrupted after %d iterations; wrote the best image so far to %s\n", r.iterations,
+                 opt.output.c_str());
+    return g_stop_signal == SIGTERM ? kExitSigTerm : kExitSigInt;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  install_signal_handlers();
+  Options opt;
+  try {
+    std::string text;
+    if (!parse_options(std::vector<std::string>(argv, argv + argc), std::getenv("NST_WEIGHTS"), opt, text)) {
+      std::fputs(text.c_str(), stdout);
+      return kExitOk;
+    }
+  } catch (const UsageError& e) {
+    return fail(kExitUsage, std::string(e.what()) + " (see nst --help)");
+  }
+  try {
+    return run(opt);
+  } catch (const UsageError& e) {
+    return fail(kExitUsage, e.what());
+  } catch (const InputError& e) {
+    return fail(kExitNoInput, e.what());
+  } catch (const OutputPathError& e) {
+    return fail(kExitCantCreat, e.what());
+  } catch (const OutputError& e) {
+    return fail(kExitCantCreat, e.what());
+  } catch (const ImageError& e) {
+    return fail(kExitDataErr, e.what());
+  } catch (const WeightsError& e) {
+    return fail(kExitDataErr, e.what());
+  } catch (const std::bad_alloc&) {
+    return fail(kExitOsErr, "out of memory");
+  } catch (const std::invalid_argument& e) {
+    return fail(kExitUsage, e.what());
+  } catch (const std::exception& e) {
+    return fail(kExitSoftware, std::string("internal error: ") + e.what());
+  }
+}

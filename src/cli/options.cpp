@@ -1,0 +1,259 @@
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+namespace nst::cli {
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) throw UsageError("empty name in list \"" + s + "\"");
+    out.push_back(item);
+  }
+  return out;
+}
+
+std::vector<double> parse_numbers(const std::string& option, const std::string& s) {
+  std::vector<double> out;
+  for (const std::string& item : split_list(s)) {
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(item.c_str(), &end);
+    if (end == item.c_str() || *end != '\0' || errno == ERANGE)
+      throw UsageError(option + ": \"" + item + "\" is not a number");
+    out.push_back(v);
+  }
+  return out;
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw UsageError(message);
+}
+
+void check_weight(const std::string& option, double v) {
+  require(std::isfinite(v) && v >= 0, option + " must be a finite number >= 0, got " + std::to_string(v));
+}
+
+std::string lower_extension(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+void check_layers(const std::string& option, const std::vector<std::string>& layers) {
+  for (const std::string& l : layers) {
+    try {
+      vgg19_layer_index(l);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(option + ": " + e.what());
+    }
+  }
+}
+
+}  // namespace
+
+bool parse_options(const std::vector<std::string>& args, const char* env_weights, Options& opt, std::string& out) {
+  CLI::App app{"nst: neural style transfer (Gatys, Ecker & Bethge 2015) on the CPU.\n"
+               "Paints the content image in the style of the style image(s) by optimizing its pixels\n"
+               "with L-BFGS so that its VGG19 features match the content and its Gram matrices the style.",
+               "nst"};
+  app.set_version_flag("--version", "nst 0.1.0");
+  std::string content_layers = "relu4_2";
+  std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1";
+  std::string style_layer_weights, style_blend, pooling = "max", weights;
+  GatysConfig& loss = opt.settings.loss;
+  int seed = 0;
+
+  app.add_option("--content", opt.content, "Content image (PNG, JPEG or BMP)")->required();
+  app.add_option("--style", opt.styles, "Style image; repeat for several")->required();
+  app.add_option("--style-blend", style_blend, "Comma-separated weights of the style images (normalized; default equal)");
+  app.add_option("--output", opt.output, "Output image: .png, or .jpg/.jpeg")->required();
+  app.add_option("--size", opt.size, "Longest side of the output in pixels")->capture_default_str();
+  app.add_option("--style-scale", opt.style_scale, "Style images' longest side as a multiple of --size")->capture_default_str();
+  app.add_option("--iterations", opt.settings.iterations, "L-BFGS iterations")->capture_default_str();
+  app.add_option("--content-weight", loss.content_weight, "Weight of the content loss")->capture_default_str();
+  app.add_option("--style-weight", loss.style_weight, "Weight of the style loss")->capture_default_str();
+  app.add_option("--tv-weight", loss.tv_weight, "Weight of the total-variation loss")->capture_default_str();
+  app.add_option("--content-layers", content_layers, "Comma-separated content layers")->capture_default_str();
+  app.add_option("--style-layers", style_layers, "Comma-separated style layers")->capture_default_str();
+  app.add_option("--style-layer-weights", style_layer_weights, "Comma-separated weight per style layer (default 1 each)");
+  app.add_option("--init", opt.init, "Initial image: random, content, or an image file")->capture_default_str();
+  app.add_option("--seed", seed, "Seed of the random initial image")->capture_default_str();
+  app.add_option("--pooling", pooling, "Pooling layers: max or avg")->capture_default_str();
+  app.add_flag("--line-search", opt.settings.line_search, "Use a strong Wolfe line search (default: fixed step, as neural-style)");
+  app.add_option("--lbfgs-history", opt.settings.lbfgs_history, "L-BFGS history size")->capture_default_str();
+  app.add_option("--threads", opt.threads, "Worker threads (0: all cores)")->capture_default_str();
+  app.add_option("--weights", weights, "VGG19 safetensors file (default: $NST_WEIGHTS, then weights/vgg19.safetensors)");
+  app.add_option("--print-every", opt.print_every, "Print progress every N iterations when not on a terminal (0: never)")->capture_default_str();
+  app.add_option("--save-every", opt.save_every, "Write the image every N iterations as OUTPUT_NNNN.ext (0: never)")->capture_default_str();
+  app.add_option("--loss-log", opt.loss_log, "Write the loss of every iteration to this CSV file");
+  app.add_option("--jpeg-quality", opt.jpeg_quality, "Quality of JPEG output, 1..100")->capture_default_str();
+  app.add_flag("--overwrite", opt.overwrite, "Replace existing output files");
+  app.add_option("--max-side", opt.max_side, "Largest input image side accepted")->capture_default_str();
+  app.add_option("--max-pixels", opt.max_pixels, "Largest input image pixel count accepted")->capture_default_str();
+
+  std::vector<std::string> rev(args.rbegin(), args.rend());
+  if (!rev.empty()) rev.pop_back();  // program name
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp&) {
+    out = app.help();
+    return false;
+  } catch (const CLI::CallForVersion&) {
+    out = app.version() + "\n";
+    return false;
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    msg.erase(std::remove(msg.begin(), msg.end(), '\n'), msg.end());
+    throw UsageError(msg);
+  }
+
+  loss.content_layers = content_layers.empty() ? std::vector<std::string>{} : split_list(content_layers);
+  loss.style_layers = style_layers.empty() ? std::vector<std::string>{} : split_list(style_layers);
+  check_layers("--content-layers", loss.content_layers);
+  check_layers("--style-layers", loss.style_layers);
+  require(!loss.content_layers.empty() || !loss.style_layers.empty(), "--content-layers and --style-layers are both empty");
+  if (!style_layer_weights.empty()) {
+    loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
+    require(loss.style_layer_weights.size() == loss.style_layers.size(),
+            "--style-layer-weights: " + std::to_string(loss.style_layer_weights.size()) + " weights for " +
+                std::to_string(loss.style_layers.size()) + " style layers");
+    for (double w : loss.style_layer_weights) check_weight("--style-layer-weights", w);
+  }
+  if (!style_blend.empty()) {
+    opt.settings.style_blend = parse_numbers("--style-blend", style_blend);
+    require(opt.settings.style_blend.size() == opt.styles.size(),
+            "--style-blend: " + std::to_string(opt.settings.style_blend.size()) + " weights for " +
+                std::to_string(opt.styles.size()) + " style images");
+    double total = 0;
+    for (double w : opt.settings.style_blend) {
+      check_weight("--style-blend", w);
+      total += w;
+    }
+    require(total > 0, "--style-blend: the weights sum to 0");
+  }
+  check_weight("--content-weight", loss.content_weight);
+  check_weight("--style-weight", loss.style_weight);
+  check_weight("--tv-weight", loss.tv_weight);
+  require(pooling == "max" || pooling == "avg", "--pooling must be max or avg, got \"" + pooling + "\"");
+  loss.pooling = pooling == "max" ? Pooling::Max : Pooling::Avg;
+
+  require(opt.max_side >= 1 && opt.max_pixels >= 1, "--max-side and --max-pixels must be >= 1");
+  require(opt.size >= 1 && opt.size <= opt.max_side,
+          "--size must be in 1.." + std::to_string(opt.max_side) + ", got " + std::to_string(opt.size));
+  std::vector<std::string> layers = loss.content_layers;
+  layers.insert(layers.end(), loss.style_layers.begin(), loss.style_layers.end());
+  const int64_t min_side = min_side_for_layers(layers);
+  require(opt.size >= min_side, "--size " + std::to_string(opt.size) + " is too small for the chosen layers (need >= " +
+                                    std::to_string(min_side) + ")");
+  require(std::isfinite(opt.style_scale) && opt.style_scale > 0, "--style-scale must be a finite number > 0");
+  const double style_side = std::round(opt.style_scale * opt.size);
+  require(style_side >= static_cast<double>(min_side) && style_side <= static_cast<double>(opt.max_side),
+          "--style-scale " + std::to_string(opt.style_scale) + " gives style images a side of " +
+              std::to_string(static_cast<int64_t>(style_side)) + ", outside " + std::to_string(min_side) + ".." +
+              std::to_string(opt.max_side));
+  require(opt.settings.iterations >= 1, "--iterations must be >= 1, got " + std::to_string(opt.settings.iterations));
+  require(opt.settings.lbfgs_history >= 1, "--lbfgs-history must be >= 1, got " + std::to_string(opt.settings.lbfgs_history));
+  require(opt.threads >= 0 && opt.threads <= 1024, "--threads must be in 0..1024, got " + std::to_string(opt.threads));
+  require(opt.print_every >= 0, "--print-every must be >= 0");
+  require(opt.save_every >= 0, "--save-every must be >= 0");
+  require(opt.jpeg_quality >= 1 && opt.jpeg_quality <= 100, "--jpeg-quality must be in 1..100");
+  require(seed >= 0, "--seed must be >= 0");
+  opt.settings.seed = static_cast<uint64_t>(seed);
+
+  const std::string ext = lower_extension(opt.output);
+  require(ext == ".png" || ext == ".jpg" || ext == ".jpeg",
+          "--output " + opt.output + ": unsupported format (use .png, .jpg or .jpeg)");
+  if (!opt.loss_log.empty()) require(lower_extension(opt.loss_log) == ".csv", "--loss-log " + opt.loss_log + ": must end in .csv");
+
+  if (opt.init == "random") opt.settings.init = InitMode::Random;
+  else if (opt.init == "content") opt.settings.init = InitMode::Content;
+  else opt.settings.init = InitMode::Image;
+
+  opt.weights = !weights.empty() ? weights : (env_weights && *env_weights ? env_weights : "weights/vgg19.safetensors");
+  return true;
+}
+
+namespace {
+
+void check_input(const std::string& what, const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0)
+    throw InputError(path + ": cannot open " + what + ": " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw InputError(path + ": " + what + " is a directory");
+  if (!S_ISREG(st.st_mode)) throw InputError(path + ": " + what + " is not a regular file");
+  if (access(path.c_str(), R_OK) != 0) throw InputError(path + ": cannot read " + what + ": " + std::strerror(errno));
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  if (stat(a.c_str(), &sa) != 0 || stat(b.c_str(), &sb) != 0) return false;
+  return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+void check_output(const std::string& what, const std::string& path, bool overwrite, const std::vector<std::string>& inputs) {
+  const size_t slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw OutputPathError(path + ": cannot create " + what + ": directory " + dir + " does not exist");
+  if (access(dir.c_str(), W_OK) != 0)
+    throw OutputPathError(path + ": cannot create " + what + ": directory " + dir + " is not writable");
+  for (const std::string& in : inputs)
+    if (in == path || same_file(in, path))
+      throw OutputPathError(path + ": " + what + " is also an input file; choose another name");
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) throw OutputPathError(path + ": " + what + " is a directory");
+    if (!overwrite) throw OutputPathError(path + ": " + what + " exists; pass --overwrite to replace it");
+  }
+}
+
+}  // namespace
+
+void check_paths(const Options& opt) {
+  check_input("content image", opt.content);
+  for (const std::string& s : opt.styles) check_input("style image", s);
+  if (opt.settings.init == InitMode::Image) check_input("--init image", opt.init);
+  if (access(opt.weights.c_str(), F_OK) != 0)
+    throw InputError(opt.weights + ": weights file not found; hint: pass --weights FILE or set NST_WEIGHTS "
+                     "(weights/download_vgg19.sh fetches one)");
+  check_input("weights file", opt.weights);
+  std::vector<std::string> inputs{opt.content, opt.weights};
+  inputs.insert(inputs.end(), opt.styles.begin(), opt.styles.end());
+  if (opt.settings.init == InitMode::Image) inputs.push_back(opt.init);
+  check_output("output", opt.output, opt.overwrite, inputs);
+  if (!opt.loss_log.empty()) {
+    check_output("loss log", opt.loss_log, opt.overwrite, inputs);
+    if (opt.loss_log == opt.output || same_file(opt.loss_log, opt.output))
+      throw OutputPathError(opt.loss_log + ": loss log and output are the same file");
+  }
+}
+
+std::string numbered_path(const std::string& path, int iteration, int width) {
+  const size_t slash = path.find_last_of('/');
+  size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) dot = path.size();
+  std::string num = std::to_string(iteration);
+  if (static_cast<int>(num.size()) < width) num.insert(0, static_cast<size_t>(width) - num.size(), '0');
+  return path.substr(0, dot) + "_" + num + path.substr(dot);
+}
+
+}  // namespace nst::cli

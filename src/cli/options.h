@@ -1,0 +1,73 @@
+// The nst command's options: parsing (no file-system access, fuzzable) and the checks of
+// paths that must pass before any heavy work.
+#pragma once
+
+#include "nst/style/stylize.h"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nst::cli {
+
+// Exit codes (sysexits.h where one fits).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitUsage = 64,      // bad option
+  kExitDataErr = 65,    // bad image or weights data
+  kExitNoInput = 66,    // an input file is missing or unreadable
+  kExitSoftware = 70,   // internal error
+  kExitOsErr = 71,      // out of memory
+  kExitCantCreat = 73,  // cannot create the output
+  kExitIoErr = 74,      // I/O error
+  kExitSigInt = 130,
+  kExitSigTerm = 143,
+};
+
+// A bad command line; what() is one line naming the option.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// A missing or unreadable input file; what() names it.
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// An output that cannot be created; what() names it.
+struct OutputPathError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Options {
+  std::string content;
+  std::vector<std::string> styles;
+  std::string output;
+  std::string weights;  // resolved: --weights, else $NST_WEIGHTS, else weights/vgg19.safetensors
+  int size = 512;
+  double style_scale = 1.0;
+  std::string init = "random";  // random | content | a file
+  int print_every = 50;
+  int save_every = 0;
+  std::string loss_log;
+  int threads = 0;  // 0: OpenMP's default (all cores)
+  int jpeg_quality = 95;
+  bool overwrite = false;
+  int64_t max_side = 16384;
+  int64_t max_pixels = 89478485;
+  StylizeSettings settings;
+};
+
+// Parses argv (args[0] is the program name). Throws UsageError; returns false after printing
+// --help or --version to `out`. `env_weights` is $NST_WEIGHTS (null if unset).
+bool parse_options(const std::vector<std::string>& args, const char* env_weights, Options& opt,
+                   std::string& out);
+
+// Checks the inputs exist and are regular readable files (InputError), and the outputs can be
+// created (OutputPathError): directory exists and is writable, not an input, not an existing
+// file without --overwrite.
+void check_paths(const Options& opt);
+
+// "out.png" + 100 -> "out_0100.png" (the --save-every names).
+std::string numbered_path(const std::string& path, int iteration, int width);
+
+}  // namespace nst::cli
