@@ -506,6 +506,44 @@ TEST_CASE("NoProgress") {
   }
 }
 
+TEST_CASE("the direction matches the dense L-BFGS inverse Hessian of the last m pairs") {
+  // Fixed step with lr = 1: after iteration 1, x_{k+1} - x_k = d_k = -H_k g_k exactly up to
+  // float rounding. Rebuild H_k in double from the recorded points and gradients
+  // (H = (I - ρ s yᵀ) H (I - ρ y sᵀ) + ρ s sᵀ over the newest m pairs, oldest first, from
+  // H0 = γ I with γ = sᵀy / yᵀy of the newest pair) and compare, while the ring wraps.
+  const int n = 8, m = 3;
+  const Quadratic q(n, 3);
+  std::vector<Eigen::VectorXd> xs, gs;
+  auto f = [&](const Vec& x, Vec& g) {
+    const double loss = q(x, g);
+    xs.push_back(x.cast<double>());
+    gs.push_back(g.cast<double>());
+    return loss;
+  };
+  Vec x = Vec::Zero(n);
+  LbfgsOptions opt;
+  opt.max_iterations = 9;
+  opt.history = m;
+  const LbfgsResult r = lbfgs_minimize(f, x, opt);
+  REQUIRE(r.evaluations == 10);
+  CHECK(r.skipped_pairs == 0);
+  for (size_t k = 1; k + 1 < xs.size(); ++k) {  // iteration k + 1 (0-based point k)
+    CAPTURE(k);
+    const size_t first = k >= static_cast<size_t>(m) ? k - m : 0;
+    const Eigen::VectorXd s_new = xs[k] - xs[k - 1], y_new = gs[k] - gs[k - 1];
+    Eigen::MatrixXd h = Eigen::MatrixXd::Identity(n, n) * (s_new.dot(y_new) / y_new.dot(y_new));
+    for (size_t i = first; i < k; ++i) {
+      const Eigen::VectorXd s = xs[i + 1] - xs[i], y = gs[i + 1] - gs[i];
+      const double rho = 1.0 / s.dot(y);
+      const Eigen::MatrixXd v = Eigen::MatrixXd::Identity(n, n) - rho * y * s.transpose();
+      h = v.transpose() * h * v + rho * s * s.transpose();
+    }
+    const Eigen::VectorXd d_ref = -h * gs[k];
+    const Eigen::VectorXd d = xs[k + 1] - xs[k];
+    CHECK((d - d_ref).norm() <= 1e-3 * d_ref.norm());
+  }
+}
+
 TEST_CASE("history size m is respected, and runs are deterministic") {
   const Quadratic q(100, 11);
   auto run = [&](int m) {
@@ -618,6 +656,49 @@ TEST_CASE("history slots are allocated as pairs arrive, and memory stays flat on
   }
 }
 #endif
+
+TEST_CASE("line search on a kink: no point meets the curvature condition, the lowest one is taken") {
+  // f = |x - 0.35| in 1-D: |f'| = 1 everywhere, so |g(t)ᵀd| <= 0.9 |g(0)ᵀd| never holds. The
+  // zoom shrinks the bracket to float resolution and accepts its lowest point of sufficient
+  // decrease, which here is not its last probe (observed: lowest is evaluation 15 of 16).
+  const double a = 0.35;
+  Recorder rec;
+  auto f = [&](const Vec& x, Vec& g) {
+    const double r = static_cast<double>(x[0]) - a;
+    g[0] = r >= 0 ? 1.0f : -1.0f;
+    rec.add(x, std::abs(r));
+    return std::abs(r);
+  };
+  Vec x = Vec::Zero(1);
+  LbfgsOptions opt;
+  opt.line_search = true;
+  opt.max_iterations = 2;
+  std::vector<int> evals_at;  // evaluations made up to each iteration's callback
+  std::vector<double> losses;
+  const LbfgsResult r = lbfgs_minimize(f, x, opt, [&](const LbfgsIteration& it) {
+    evals_at.push_back(it.evaluations);
+    losses.push_back(it.loss);
+    return true;
+  });
+  REQUIRE(evals_at.size() == 2);
+  const size_t end1 = static_cast<size_t>(evals_at[1]);  // iteration 1's search: [1, end1)
+  size_t lo = 1;
+  for (size_t i = 1; i < end1; ++i)
+    if (rec.losses[i] < rec.losses[lo]) lo = i;
+  CHECK(lo + 1 < end1);                // the lowest point was not the last probe
+  CHECK(losses[1] == rec.losses[lo]);  // iteration 2 starts from it
+  CHECK(std::abs(rec.points[lo][0] - a) < 1e-6);
+  // Iteration 2's first trial is x_lo + t d from that point. In 1-D the two-loop over one pair
+  // gives d = -(s/y) g; here y = g_lo - g0 = 0 (both -1), the pair is skipped and d = -g, t = 1.
+  const double x_lo = rec.points[lo][0];
+  const double g_lo = x_lo >= a ? 1.0 : -1.0;
+  const double y = g_lo - (-1.0);
+  const double expected = y > 0 ? x_lo - g_lo * x_lo / y : x_lo - g_lo;
+  REQUIRE(rec.points.size() > end1);
+  CHECK(rec.points[end1][0] == doctest::Approx(expected).epsilon(1e-6));
+  CHECK(r.best_loss < 1e-6);
+  CHECK(bit_identical(x, rec.points[rec.best()]));
+}
 
 TEST_CASE("to_string names every stop reason") {
   CHECK(std::string(nst::to_string(LbfgsStop::MaxIterations)) == "max-iterations");
