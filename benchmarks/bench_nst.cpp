@@ -31,6 +31,13 @@
 #include "nst/style/gatys.h"
 #include "nst/style/stylize.h"
 
+// The conv engine gains prepared weights (ConvWeights: the Winograd transform made once) with
+// winograd.h; time and check through them where they exist, through the bare tensor otherwise.
+#if __has_include("nst/ops/winograd.h")
+#define NST_BENCH_CONV_WEIGHTS 1
+#include "nst/ops/winograd.h"
+#endif
+
 #include <omp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -329,6 +336,28 @@ Tensor<float> random_tensor(const Shape& shape, uint64_t seed) {
   return t;
 }
 
+// One layer's weights as the fast conv path takes them.
+struct LayerWeights {
+  std::shared_ptr<const Tensor<float>> tensor;
+#ifdef NST_BENCH_CONV_WEIGHTS
+  std::shared_ptr<const ConvWeights<float>> prepared;
+  explicit LayerWeights(std::shared_ptr<const Tensor<float>> w)
+      : tensor(w), prepared(std::make_shared<const ConvWeights<float>>(w)) {}
+#else
+  explicit LayerWeights(std::shared_ptr<const Tensor<float>> w) : tensor(std::move(w)) {}
+#endif
+  const float* data() const { return tensor->data(); }
+};
+
+// The fast path: the public conv2d op with its default algorithm choice.
+Var<float> conv_fast(const Var<float>& x, const LayerWeights& w) {
+#ifdef NST_BENCH_CONV_WEIGHTS
+  return conv2d(x, w.prepared, 1);
+#else
+  return conv2d(x, w.tensor, 1);
+#endif
+}
+
 // max|a - b| / max|b|
 double rel_err(const float* a, const float* b, int64_t n) {
   double diff = 0, ref = 0;
@@ -351,27 +380,27 @@ struct FastConv {
   Tensor<float> y, dx;
 };
 
-FastConv fast_conv(const Tensor<float>& x, const std::shared_ptr<const Tensor<float>>& w, const Tensor<float>& dy) {
+FastConv fast_conv(const Tensor<float>& x, const LayerWeights& w, const Tensor<float>& dy) {
   const Var<float> xv = leaf(x, true);
-  const Var<float> yv = conv2d(xv, w, 1);
+  const Var<float> yv = conv_fast(xv, w);
   FastConv out{yv.value(), {}};
   backward(yv, dy);
   out.dx = xv.grad();
   return out;
 }
 
-void check_layer(const char* what, const ConvLayer& l, const std::shared_ptr<const Tensor<float>>& w, int64_t H,
+void check_layer(const char* what, const ConvLayer& l, const LayerWeights& w, int64_t H,
                  int64_t W, bool naive) {
   const ConvShape s{l.C, H, W, l.K, 3, 1};
   const Tensor<float> x = random_tensor({1, l.C, H, W}, 11), dy = random_tensor({1, l.K, H, W}, 12);
   const FastConv f = fast_conv(x, w, dy);
   Tensor<float> y_ref({1, l.K, H, W}), dx_ref({1, l.C, H, W});
   if (naive) {
-    kernels::conv2d_forward_naive(s, x.data(), w->data(), y_ref.data());
-    kernels::conv2d_backward_input_naive(s, dy.data(), w->data(), dx_ref.data());
+    kernels::conv2d_forward_naive(s, x.data(), w.data(), y_ref.data());
+    kernels::conv2d_backward_input_naive(s, dy.data(), w.data(), dx_ref.data());
   } else {
-    kernels::conv2d_forward_im2col(s, x.data(), w->data(), y_ref.data());
-    kernels::conv2d_backward_input_im2col(s, dy.data(), w->data(), dx_ref.data());
+    kernels::conv2d_forward_im2col(s, x.data(), w.data(), y_ref.data());
+    kernels::conv2d_backward_input_im2col(s, dy.data(), w.data(), dx_ref.data());
   }
   const double ef = rel_err(f.y.data(), y_ref.data(), y_ref.numel());
   const double eb = rel_err(f.dx.data(), dx_ref.data(), dx_ref.numel());
@@ -390,7 +419,7 @@ void check_layer(const char* what, const ConvLayer& l, const std::shared_ptr<con
 
 void check_convs(const Vgg19<float>& net, int64_t H, int64_t W, bool full) {
   for (const ConvLayer& l : kLayers) {
-    const auto& w = net.convs[static_cast<size_t>(l.index)].weight;
+    const LayerWeights w(net.convs[static_cast<size_t>(l.index)].weight);
     // Keep the naive check near 50 MFLOP per direction: small sides for wide layers, always odd.
     const int64_t bh = block_side(H, l.block), bw = block_side(W, l.block);
     const double per_pixel = 2.0 * static_cast<double>(l.C * l.K * 9);
@@ -462,13 +491,13 @@ int run_child(const Options& o) {
     std::fprintf(stderr, "layers ");
     for (const ConvLayer& l : kLayers) {
       const int64_t h = block_side(H, l.block), w = block_side(W, l.block);
-      const auto& wt = s.net.convs[static_cast<size_t>(l.index)].weight;
+      const LayerWeights wt(s.net.convs[static_cast<size_t>(l.index)].weight);
       const Tensor<float> x = random_tensor({1, l.C, h, w}, 21), dy = random_tensor({1, l.K, h, w}, 22);
-      const double fwd = time_median(o.repeats, [&] { (void)conv2d(leaf(x, true), wt, 1); });
+      const double fwd = time_median(o.repeats, [&] { (void)conv_fast(leaf(x, true), wt); });
       std::vector<double> tb;
       for (int r = 0; r <= o.repeats; ++r) {
         const Var<float> xv = leaf(x, true);
-        const Var<float> yv = conv2d(xv, wt, 1);
+        const Var<float> yv = conv_fast(xv, wt);
         const auto t0 = Clock::now();
         backward(yv, dy);
         if (r > 0) tb.push_back(seconds_since(t0));  // r = 0: warm-up
@@ -477,9 +506,9 @@ int run_child(const Options& o) {
       if (o.layer_ref) {
         const ConvShape cs{l.C, h, w, l.K, 3, 1};
         Tensor<float> y({1, l.K, h, w}), dx({1, l.C, h, w});
-        fref = time_median(o.repeats, [&] { kernels::conv2d_forward_im2col(cs, x.data(), wt->data(), y.data()); });
+        fref = time_median(o.repeats, [&] { kernels::conv2d_forward_im2col(cs, x.data(), wt.data(), y.data()); });
         bref = time_median(o.repeats,
-                           [&] { kernels::conv2d_backward_input_im2col(cs, dy.data(), wt->data(), dx.data()); });
+                           [&] { kernels::conv2d_backward_input_im2col(cs, dy.data(), wt.data(), dx.data()); });
       }
       std::printf("@layer %s %.9g %.9g %.9g %.9g\n", l.name, fwd, median(tb), fref, bref);
       std::fflush(stdout);

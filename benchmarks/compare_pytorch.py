@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""compare_pytorch.py: the same Gatys style transfer in PyTorch and in nst, side by side.
+
+Both run VGG19 to relu5_1 with the same weights (the safetensors file, read here with struct,
+json and numpy), on the same preprocessed images (nst resizes them and writes the exact network
+inputs, which PyTorch then reads: both see identical tensors), with the same losses:
+  content  5   * mean((F - P)^2) at relu4_2
+  style    100 * sum_l mean((G_l - A_l)^2),  G = F F^T / (C*H*W), relu1_1..relu5_1
+  tv       1e-3 * 1/2 * sum of squared differences of neighbouring pixels
+and L-BFGS with history 100, step 1, no line search, tolerances off (torch.optim.LBFGS with
+max_iter = iterations, one closure evaluation per iteration, as neural-style-pt runs it).
+Both start from the content image, so the first iteration's loss is the loss at the same image.
+
+For each size and thread count, each implementation runs in its own process (peak RSS from
+wait4's rusage). Printed: per-iteration median times, the nst/PyTorch ratio, peak RSS of each,
+and a check that both compute the same loss (first iteration, to ~1e-3 relative) and the same
+gradient at the content image.
+
+PyTorch is optional (Debian: apt-get install python3-torch, for /usr/bin/python3). Without it this
+prints a message and exits 2; nothing in the build or the tests needs it.
+
+Usage:
+  /usr/bin/python3 benchmarks/compare_pytorch.py [--sizes 256,512] [--threads 1,2] [--iters 8]
+      [--warmup 2] [--bench build-bench/bench_nst] [--resize square|longest]
+      [--weights F] [--content F] [--style F]
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+CONVS = [  # name, torchvision features index; 13 convolutions up to relu5_1
+    ("conv1_1", 0), ("conv1_2", 2), ("conv2_1", 5), ("conv2_2", 7), ("conv3_1", 10), ("conv3_2", 12),
+    ("conv3_3", 14), ("conv3_4", 16), ("conv4_1", 19), ("conv4_2", 21), ("conv4_3", 23), ("conv4_4", 25),
+    ("conv5_1", 28),
+]
+POOL_AFTER = {"conv1_2", "conv2_2", "conv3_4", "conv4_4"}
+CONTENT_LAYERS = ["relu4_2"]
+STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT = 5.0, 100.0, 1e-3
+
+
+# ------------------------------------------------------------------------------------------------
+# PyTorch side (runs in a child process)
+
+def read_safetensors(path, names):
+    """Tensors `names` of a safetensors file as float32 numpy arrays (F32 only: the shared file)."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    out = {}
+    for name in names:
+        info = header[name]
+        if info["dtype"] != "F32":
+            raise SystemExit(f"{path}: {name} is {info['dtype']}; this script reads F32 only")
+        begin, end = info["data_offsets"]
+        count = (end - begin) // 4
+        arr = np.fromfile(path, dtype="<f4", count=count, offset=8 + n + begin)
+        out[name] = arr.reshape(info["shape"])
+    return out, header.get("__metadata__", {})
+
+
+def torch_child(args):
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(args.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    names = []
+    for _, idx in CONVS:
+        names += [f"features.{idx}.weight", f"features.{idx}.bias"]
+    tensors, meta = read_safetensors(args.weights, names)
+    if meta.get("preprocess", "torchvision") != "caffe":
+        print("@warning weights are not caffe-preprocessed; inputs come from nst either way", flush=True)
+    params = [(name, torch.from_numpy(tensors[f"features.{idx}.weight"].copy()),
+               torch.from_numpy(tensors[f"features.{idx}.bias"].copy())) for name, idx in CONVS]
+    del tensors
+
+    def load(name, shape):
+        a = np.fromfile(os.path.join(args.dump, name), dtype="<f4")
+        return torch.from_numpy(a.reshape(shape).copy())
+
+    content = load("content.f32", args.content_shape)
+    style = load("style.f32", args.style_shape)
+
+    def features(x, wanted):
+        deepest = max(int(w[4]) * 10 + int(w[6]) for w in wanted)  # "reluB_I" -> B*10 + I
+        out = {}
+        h = x
+        for name, w, b in params:
+            h = F.relu(F.conv2d(h, w, b, padding=1), inplace=True)
+            relu = "relu" + name[4:]
+            if relu in wanted:
+                out[relu] = h
+            if int(name[4]) * 10 + int(name[6]) >= deepest:
+                break
+            if name in POOL_AFTER:
+                h = F.max_pool2d(h, 2, 2)
+        return out
+
+    def gram(f):
+        _, c, hh, ww = f.shape
+        m = f.reshape(c, hh * ww)
+        return (m @ m.t()) / (c * hh * ww)
+
+    with torch.no_grad():
+        content_targets = [v.clone() for v in features(content, CONTENT_LAYERS).values()]
+        sf = features(style, STYLE_LAYERS)
+        style_targets = [gram(sf[l]) for l in STYLE_LAYERS]
+        del sf
+
+    def loss_terms(x):
+        feats = features(x, CONTENT_LAYERS + STYLE_LAYERS)
+        c = sum(((feats[l] - t) ** 2).mean() for l, t in zip(CONTENT_LAYERS, content_targets)) * CONTENT_WEIGHT
+        s = sum(((gram(feats[l]) - t) ** 2).mean() for l, t in zip(STYLE_LAYERS, style_targets)) * STYLE_WEIGHT
+        dv = x[:, :, 1:, :] - x[:, :, :-1, :]
+        dh = x[:, :, :, 1:] - x[:, :, :, :-1]
+        tv = 0.5 * ((dv * dv).sum() + (dh * dh).sum()) * TV_WEIGHT
+        return c + s + tv, c, s, tv
+
+    img = content.clone().requires_grad_(True)
+    if args.grad_out:  # the gradient at the content image, for the comparison with nst's
+        total, *_ = loss_terms(img)
+        total.backward()
+        img.grad.numpy().astype("<f4").tofile(args.grad_out)
+        img.grad = None
+
+    opt = torch.optim.LBFGS([img], lr=1, max_iter=args.iters, max_eval=args.iters * 2, history_size=100,
+                            tolerance_grad=-1, tolerance_change=-1, line_search_fn=None)
+    start = time.perf_counter()
+    it = [0]
+
+    def closure():
+        opt.zero_grad()
+        total, c, s, tv = loss_terms(img)
+        total.backward()
+        it[0] += 1
+        print(f"@iter {it[0]} {total.item():.9g} {c.item():.9g} {s.item():.9g} {tv.item():.9g} "
+              f"{time.perf_counter() - start:.6f}", flush=True)
+        return total
+
+    opt.step(closure)
+    print(f"@threads {torch.get_num_threads()}", flush=True)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# Parent: run both, compare
+
+def run_child(cmd, env_threads):
+    env = dict(os.environ)
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[k] = str(env_threads)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"compare_pytorch: {' '.join(cmd)} failed (exit {p.returncode})")
+    rows, kv = [], {}
+    for line in out.splitlines():
+        if not line.startswith("@"):
+            continue
+        key, *vals = line[1:].split()
+        if key == "iter":
+            rows.append([float(v) for v in vals])
+        else:
+            kv[key] = vals
+    return rows, kv, ru.ru_maxrss / 1024.0
+
+
+def per_iter(rows, warmup):
+    stamps = [r[5] for r in rows]
+    d = [stamps[i] - (stamps[i - 1] if i else 0.0) for i in range(len(stamps))]
+    d = d[warmup:]
+    return statistics.median(d), min(d), max(d)
+
+
+def rel(a, b):
+    return abs(a - b) / max(abs(b), 1e-30)
+
+
+def find_bench():
+    for p in ("build-bench/bench_nst", "build/bench_nst", "build-opt/bench_nst"):
+        q = os.path.join(ROOT, p)
+        if os.access(q, os.X_OK):
+            return q
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="256,512")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--iters", type=int, default=8, help="L-BFGS iterations per run (default 8)")
+    ap.add_argument("--warmup", type=int, default=2, help="leading iterations left out of the median")
+    ap.add_argument("--bench", default=None, help="bench_nst binary (default: build-bench/ or build/)")
+    ap.add_argument("--resize", default="square", choices=["square", "longest"])
+    ap.add_argument("--weights", default=os.environ.get("NST_WEIGHTS",
+                                                        os.path.join(SHARED, "weights/vgg19-conv.safetensors")))
+    ap.add_argument("--content", default=os.path.join(SHARED, "images/tubingen.jpg"))
+    ap.add_argument("--style", default=os.path.join(SHARED, "images/starry_night.jpg"))
+    ap.add_argument("--tolerance", type=float, default=1e-3, help="relative loss agreement required")
+    # child mode (internal)
+    ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--dump", help=argparse.SUPPRESS)
+    ap.add_argument("--content-shape", type=lambda s: [int(v) for v in s.split(",")], help=argparse.SUPPRESS)
+    ap.add_argument("--style-shape", type=lambda s: [int(v) for v in s.split(",")], help=argparse.SUPPRESS)
+    ap.add_argument("--thread-count", dest="threads_child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--grad-out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.torch_child:
+        args.threads = args.threads_child
+        return torch_child(args)
+
+    missing = [m for m in ("torch", "numpy") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"compare_pytorch: {' and '.join(missing)} not available for {sys.executable}; skipping the "
+              "comparison. PyTorch is an optional benchmark dependency: on Debian `apt-get install "
+              "python3-torch` and run this script with /usr/bin/python3.", file=sys.stderr)
+        return 2
+    import numpy as np
+    import torch
+
+    bench = args.bench or find_bench()
+    if not bench or not os.access(bench, os.X_OK):
+        sys.exit("compare_pytorch: bench_nst not found; build it (cmake --build build-bench --target bench_nst) "
+                 "or pass --bench")
+    for p in (args.weights, args.content, args.style):
+        if not os.access(p, os.R_OK):
+            sys.exit(f"compare_pytorch: {p} not readable")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
+    print(f"# nst vs PyTorch {torch.__version__} ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.2f})")
+    print(f"weights {args.weights}; content {args.content}; style {args.style}; resize {args.resize}; "
+          f"{args.iters} L-BFGS iterations from the content image, median of the last {args.iters - args.warmup}\n")
+
+    timing, checks = [], []
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="nst-compare-") as tmp:
+        for size in sizes:
+            dump = os.path.join(tmp, str(size))
+            grad_torch = os.path.join(dump, "grad_torch.f32")
+            first = {}
+            for ti, t in enumerate(threads):
+                base = [bench, "--compare", "--size", str(size), "--threads", str(t), "--iters", str(args.iters),
+                        "--init", "content", "--resize", args.resize, "--weights", args.weights,
+                        "--content", args.content, "--style", args.style]
+                if ti == 0:
+                    base += ["--dump", dump]
+                print(f"[{size} px, {t} thread(s)] nst ...", file=sys.stderr, flush=True)
+                nst_rows, nst_kv, nst_rss = run_child(base, t)
+                cshape = [int(v) for v in nst_kv["shape_content"]]
+                sshape = [int(v) for v in nst_kv["shape_style"]]
+                tcmd = [sys.executable, os.path.abspath(__file__), "--torch-child", "--dump", dump,
+                        "--content-shape", ",".join(map(str, cshape)), "--style-shape", ",".join(map(str, sshape)),
+                        "--thread-count", str(t), "--iters", str(args.iters), "--weights", args.weights]
+                if ti == 0:
+                    tcmd += ["--grad-out", grad_torch]
+                print(f"[{size} px, {t} thread(s)] PyTorch ...", file=sys.stderr, flush=True)
+                pt_rows, pt_kv, pt_rss = run_child(tcmd, t)
+                n_med, n_min, n_max = per_iter(nst_rows, args.warmup)
+                p_med, p_min, p_max = per_iter(pt_rows, args.warmup)
+                timing.append((f"{cshape[3]}x{cshape[2]}", t, n_med, n_min, n_max, p_med, p_min, p_max,
+                               nst_rss, pt_rss, nst_kv.get("threads", ["?"])[0], pt_kv.get("threads", ["?"])[0]))
+                if ti == 0:
+                    first = {"nst": nst_rows, "torch": pt_rows, "loss_at_content": nst_kv.get("loss_at_content")}
+                    g_n = np.fromfile(os.path.join(dump, "grad_content.f32"), dtype="<f4").astype(np.float64)
+                    g_t = np.fromfile(grad_torch, dtype="<f4").astype(np.float64)
+                    first["grad_rel_l2"] = float(np.linalg.norm(g_n - g_t) / np.linalg.norm(g_t))
+                    first["grad_rel_max"] = float(np.abs(g_n - g_t).max() / np.abs(g_t).max())
+                    first["grad_cos"] = float(g_n @ g_t / (np.linalg.norm(g_n) * np.linalg.norm(g_t)))
+            checks.append((size, first))
+
+    print("## Time per L-BFGS iteration (median, seconds; min..max in brackets)\n")
+    print("| size | threads | nst | PyTorch | nst / PyTorch | nst peak RSS MB | PyTorch peak RSS MB | RSS ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (sz, t, nm, nmin, nmax, pm, pmin, pmax, nr, pr, nth, pth) in timing:
+        print(f"| {sz} | {t} (nst {nth}, torch {pth}) | {nm:.3f} [{nmin:.3f}..{nmax:.3f}] | {pm:.3f} "
+              f"[{pmin:.3f}..{pmax:.3f}] | **{nm / pm:.2f}** | {nr:.0f} | {pr:.0f} | {nr / pr:.2f} |")
+    print()
+    print(f"## Same losses? (both from the content image; tolerance {args.tolerance:g} relative)\n")
+    print("| size | iteration | term | nst | PyTorch | rel. diff |")
+    print("|---|---|---|---|---|---|")
+    for size, f in checks:
+        n, p = f["nst"], f["torch"]
+        for i in sorted({0, 1, min(len(n), len(p)) - 1}):
+            for k, term in ((1, "total"), (2, "content"), (3, "style"), (4, "tv")):
+                a, b = n[i][k], p[i][k]
+                d = abs(a - b) / max(abs(b), 1e-30) if (a or b) else 0.0
+                print(f"| {size} | {i + 1} | {term} | {a:.7g} | {b:.7g} | {d:.2e} |")
+                if i == 0 and d > args.tolerance and abs(a - b) > 1e-6:
+                    ok = False
+        print(f"| {size} | 1 | gradient | rel. L2 diff {f['grad_rel_l2']:.2e}, max diff / max {f['grad_rel_max']:.2e}, "
+              f"cosine {f['grad_cos']:.8f} | | |")
+        if f["grad_rel_l2"] > 10 * args.tolerance:
+            ok = False
+    print()
+    print("first-iteration losses and gradients " + ("AGREE" if ok else "DISAGREE") +
+          f" (tolerance {args.tolerance:g}); load at the end {os.getloadavg()[0]:.2f} (timings are noisy when the "
+          "cores are shared)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
