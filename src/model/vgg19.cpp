@@ -89,8 +89,9 @@ Vgg19<T> Vgg19<T>::from_tensors(const std::map<std::string, Tensor<T>>& tensors,
       throw std::invalid_argument("VGG19: " + weight_name(i) + " " + shape_str(ws) + " / bias " +
                                   shape_str(b->second.shape()) + " do not fit " +
                                   std::to_string(in) + " input channels");
-    net.convs.push_back({std::make_shared<const Tensor<T>>(w->second),
-                         std::make_shared<const Tensor<T>>(b->second)});
+    auto weight = std::make_shared<const Tensor<T>>(w->second);
+    net.convs.push_back({weight, std::make_shared<const Tensor<T>>(b->second),
+                         std::make_shared<const ConvWeights<T>>(weight)});
     in = ws[0];
   }
   return net;
@@ -114,7 +115,8 @@ std::map<std::string, Var<T>> Vgg19<T>::forward(const Var<T>& x, const std::vect
   for (size_t i = 0; i <= deepest; ++i) {
     const std::string& name = names[i];
     if (name.rfind("conv", 0) == 0) {
-      h = bias_add(conv2d(h, convs[static_cast<size_t>(conv)].weight, 1), convs[static_cast<size_t>(conv)].bias);
+      const Conv& c = convs[static_cast<size_t>(conv)];
+      h = bias_add(c.prepared ? conv2d(h, c.prepared, 1) : conv2d(h, c.weight, 1), c.bias);
       ++conv;
     } else if (name.rfind("relu", 0) == 0) {
       h = relu(h);

@@ -1,5 +1,7 @@
 #include "nst/ops/conv2d.h"
 
+#include "nst/ops/winograd.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -208,21 +210,59 @@ void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T
 }  // namespace kernels
 
 template <class T>
-Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad) {
+ConvWeights<T>::ConvWeights(std::shared_ptr<const Tensor<T>> w) : w_(std::move(w)) {
+  if (!w_) throw std::invalid_argument("conv2d: no weights");
+  require_nchw(w_->shape(), "conv2d weights");
+  const Shape& ws = w_->shape();
+  if (ws[2] != ws[3] || ws[2] % 2 == 0)
+    throw std::invalid_argument("conv2d: weights " + shape_str(ws) + " are not (K,C,R,R) with R odd");
+}
+
+template <class T>
+const T* ConvWeights<T>::winograd() const {
+  if (w_->dim(2) != 3) throw std::logic_error("ConvWeights::winograd: kernel is not 3x3");
+  std::call_once(once_, [this] {
+    const int64_t K = w_->dim(0), C = w_->dim(1);
+    u_.resize(static_cast<size_t>(kernels::winograd_weights_size(K, C)));
+    kernels::winograd_transform_weights(K, C, w_->data(), u_.data());
+  });
+  return u_.data();
+}
+
+template <class T>
+Var<T> conv2d(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, int64_t pad, ConvAlgo algo) {
   if (!w) throw std::invalid_argument("conv2d: no weights");
-  const ConvShape s = conv_shape(x.shape(), w->shape(), pad);
+  const ConvShape s = conv_shape(x.shape(), w->tensor().shape(), pad);
+  const bool wino = algo == ConvAlgo::Winograd || (algo == ConvAlgo::Auto && kernels::winograd_supports(s));
+  if (wino && !kernels::winograd_supports(s))
+    throw std::invalid_argument("conv2d: Winograd needs a 3x3 kernel with padding 1");
   const int64_t N = x.shape()[0];
   const int64_t in_size = s.C * s.H * s.W, out_size = s.K * s.OH() * s.OW();
   Tensor<T> y({N, s.K, s.OH(), s.OW()});
-  for (int64_t n = 0; n < N; ++n)
-    kernels::conv2d_forward_im2col(s, x.value().data() + n * in_size, w->data(),
-                                   y.data() + n * out_size);
-  return make_result<T>(std::move(y), {x.node()}, [s, w, N, in_size, out_size](const Tensor<T>& g, Node<T>& self) {
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xn = x.value().data() + n * in_size;
+    if (wino)
+      kernels::conv3x3_forward_winograd(s, xn, w->winograd(), y.data() + n * out_size);
+    else
+      kernels::conv2d_forward_im2col(s, xn, w->tensor().data(), y.data() + n * out_size);
+  }
+  return make_result<T>(std::move(y), {x.node()}, [s, w, wino, N, in_size, out_size](const Tensor<T>& g, Node<T>& self) {
     T* dx = self.inputs[0]->grad_buffer().data();
-    for (int64_t n = 0; n < N; ++n)
-      kernels::conv2d_backward_input_im2col(s, g.data() + n * out_size, w->data(),
-                                            dx + n * in_size);
+    for (int64_t n = 0; n < N; ++n) {
+      if (wino)
+        kernels::conv3x3_backward_input_winograd(s, g.data() + n * out_size, w->winograd(), dx + n * in_size);
+      else
+        kernels::conv2d_backward_input_im2col(s, g.data() + n * out_size, w->tensor().data(),
+                                              dx + n * in_size);
+    }
   });
+}
+
+template <class T>
+Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad, ConvAlgo algo) {
+  if (!w) throw std::invalid_argument("conv2d: no weights");
+  conv_shape(x.shape(), w->shape(), pad);  // shape errors before any weight transform
+  return conv2d(x, std::make_shared<const ConvWeights<T>>(std::move(w)), pad, algo);
 }
 
 #define NST_INSTANTIATE(T)                                                                     \
@@ -232,7 +272,10 @@ Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad) 
                                                         T*);                                   \
   template void kernels::conv2d_backward_input_im2col<T>(const ConvShape&, const T*, const T*, \
                                                          T*);                                  \
-  template Var<T> conv2d<T>(const Var<T>&, std::shared_ptr<const Tensor<T>>, int64_t);
+  template class ConvWeights<T>;                                                              \
+  template Var<T> conv2d<T>(const Var<T>&, std::shared_ptr<const ConvWeights<T>>, int64_t,     \
+                            ConvAlgo);                                                         \
+  template Var<T> conv2d<T>(const Var<T>&, std::shared_ptr<const Tensor<T>>, int64_t, ConvAlgo);
 NST_INSTANTIATE(float)
 NST_INSTANTIATE(double)
 #undef NST_INSTANTIATE

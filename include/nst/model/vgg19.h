@@ -30,10 +30,15 @@ const std::vector<std::string>& vgg19_layer_names();
 size_t vgg19_layer_index(const std::string& name);
 
 template <class T>
+class ConvWeights;
+
+template <class T>
 struct Vgg19 {
   struct Conv {
     std::shared_ptr<const Tensor<T>> weight;  // (K, C, 3, 3)
     std::shared_ptr<const Tensor<T>> bias;    // (K)
+    // `weight` with its Winograd transform, made once (on first use); forward uses it when set.
+    std::shared_ptr<const ConvWeights<T>> prepared;
   };
   std::vector<Conv> convs;  // 16, in network order
   Preprocess preprocess = Preprocess::Caffe;

@@ -1,14 +1,18 @@
 // 2-D convolution, stride 1, zero padding, odd square kernels (cross-correlation, as PyTorch).
 // The weights are frozen: no weight gradient is ever computed; backward goes to the input only.
 //
-// Forward and backward-to-input run as im2col + Eigen GEMM over bands of output rows,
-// parallelized with OpenMP over bands (disjoint outputs); a naive direct convolution stays
-// beside them as the reference they are tested against.
+// Two fast paths: 3x3 pad-1 convolutions (all of VGG's) run as Winograd F(4x4,3x3) (see
+// winograd.h) with weights transformed once, in ConvWeights; every other shape runs as im2col +
+// Eigen GEMM over bands of output rows, parallelized with OpenMP over bands (disjoint outputs).
+// im2col stays as the reference the Winograd path is compared with, and a naive direct
+// convolution as the reference both are tested against.
 #pragma once
 
 #include "nst/autograd.h"
 
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace nst {
 
@@ -38,8 +42,37 @@ template <class T>
 void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T* dx);
 }  // namespace kernels
 
+// Which kernels conv2d runs. Auto: Winograd for R = 3 and pad = 1, im2col otherwise.
+// Im2col forces the reference path; Winograd throws std::invalid_argument on other shapes.
+enum class ConvAlgo { Auto, Im2col, Winograd };
+
+// Frozen convolution weights (K,C,R,R) and, for 3x3 kernels, their Winograd transform
+// U (36,K,C), computed once on first use (thread-safe) and shared by forward and backward.
+// Build one per layer when the model is built, not per call.
+template <class T>
+class ConvWeights {
+ public:
+  // Throws std::invalid_argument unless w is (K,C,R,R) with R odd.
+  explicit ConvWeights(std::shared_ptr<const Tensor<T>> w);
+  const Tensor<T>& tensor() const { return *w_; }
+  const std::shared_ptr<const Tensor<T>>& tensor_ptr() const { return w_; }
+  // (36,K,C); only for R == 3.
+  const T* winograd() const;
+
+ private:
+  std::shared_ptr<const Tensor<T>> w_;
+  mutable std::once_flag once_;
+  mutable std::vector<T, Eigen::aligned_allocator<T>> u_;
+};
+
 // x: (N,C,H,W), w: (K,C,R,R) -> (N,K,OH,OW). pad = R/2 keeps the size (VGG: R = 3, pad = 1).
 template <class T>
-Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad);
+Var<T> conv2d(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, int64_t pad,
+              ConvAlgo algo = ConvAlgo::Auto);
+// The same from a bare tensor: the Winograd weights are transformed on every call (fine for
+// tests and one-off calls; a model keeps ConvWeights).
+template <class T>
+Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad,
+              ConvAlgo algo = ConvAlgo::Auto);
 
 }  // namespace nst

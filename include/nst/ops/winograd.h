@@ -1,0 +1,39 @@
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray 2015, "Fast Algorithms for Convolutional
+// Neural Networks") for 3x3 kernels, stride 1, padding 1: VGG's layers.
+//
+// Each 4x4 output tile is A^T [ Σ_c U_c ⊙ (B^T d_c B) ] A, with d_c the 6x6 input patch of
+// channel c and U_c = G w_c G^T the 6x6 transformed kernel: 36 multiplications per tile and
+// channel instead of 144. The sum over c is, for each of the 36 positions ξ, one GEMM
+//   M_ξ (K x tiles) = U_ξ (K x C) · V_ξ (C x tiles).
+// The weights are transformed once (ConvWeights holds U); backward-to-input reuses the same
+// U: dx = flip(conv(flip(dy), w with K and C swapped)), i.e. U_ξ^T and mirrored tiles.
+//
+// Work is cut into groups of tiles (V and M of a group fit a fixed byte budget) and, within a
+// group, into tasks that depend only on the shape; every output element is computed by one
+// task in a fixed order, so results are bit-identical for any OMP_NUM_THREADS.
+#pragma once
+
+#include "nst/ops/conv2d.h"
+
+#include <cstdint>
+
+namespace nst::kernels {
+
+// Values in the transformed weights U of a (K, C, 3, 3) kernel: 36 * K * C.
+inline int64_t winograd_weights_size(int64_t K, int64_t C) { return 36 * K * C; }
+
+// w: (K,C,3,3) -> U: (36,K,C), U[ξ][k][c] = (G w[k][c] G^T)[ξ]; computed in double.
+template <class T>
+void winograd_transform_weights(int64_t K, int64_t C, const T* w, T* U);
+
+// True when the Winograd kernels handle this shape (R = 3, pad = 1).
+inline bool winograd_supports(const ConvShape& s) { return s.R == 3 && s.pad == 1; }
+
+// One sample, s.R == 3 and s.pad == 1. x: (C,H,W), U: (36,K,C), y: (K,H,W) overwritten.
+template <class T>
+void conv3x3_forward_winograd(const ConvShape& s, const T* x, const T* U, T* y);
+// One sample. dy: (K,H,W), U: (36,K,C); dx: (C,H,W) accumulated into (+=).
+template <class T>
+void conv3x3_backward_input_winograd(const ConvShape& s, const T* dy, const T* U, T* dx);
+
+}  // namespace nst::kernels

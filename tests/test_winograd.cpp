@@ -1,0 +1,163 @@
+// The Winograd F(4x4,3x3) convolution against the naive direct convolution: random shapes with
+// odd sizes and channel counts, double and float, several tile groups, N = 2 through conv2d,
+// and bit-identical results for any number of threads.
+#include <doctest/doctest.h>
+
+#include "nst/ops/conv2d.h"
+#include "nst/ops/winograd.h"
+#include "support/gradcheck.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+
+using namespace nst;
+using nst::test::random_tensor;
+
+namespace {
+
+// max |a - b| / max |b|: errors measured against the size of the result.
+template <class T>
+double max_rel_diff(const Tensor<T>& a, const Tensor<T>& b) {
+  double scale = 0, diff = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
+    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  }
+  return diff / std::max(scale, 1e-30);
+}
+
+struct Errors {
+  double forward = 0, backward = 0;
+};
+
+// Winograd forward and backward-to-input of one sample against the naive conv, in double.
+// The data is drawn in double and the float run uses the same values rounded to float, so a
+// float error is measured against the exact (double) result.
+template <class T>
+Errors compare(const ConvShape& s, std::mt19937_64& rng) {
+  const Tensor<double> x = random_tensor<double>({s.C, s.H, s.W}, rng);
+  const Tensor<double> w = random_tensor<double>({s.K, s.C, 3, 3}, rng);
+  const Tensor<double> dy = random_tensor<double>({s.K, s.H, s.W}, rng);
+  const Tensor<double> start = random_tensor<double>({s.C, s.H, s.W}, rng);
+  Tensor<double> y_ref({s.K, s.H, s.W}), dx_ref = start;
+  kernels::conv2d_forward_naive(s, x.data(), w.data(), y_ref.data());
+  kernels::conv2d_backward_input_naive(s, dy.data(), w.data(), dx_ref.data());
+
+  const Tensor<T> xt = x.cast<T>(), wt = w.cast<T>(), dyt = dy.cast<T>();
+  std::vector<T, Eigen::aligned_allocator<T>> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
+  kernels::winograd_transform_weights(s.K, s.C, wt.data(), U.data());
+  Tensor<T> y({s.K, s.H, s.W}, T(123));  // overwritten
+  kernels::conv3x3_forward_winograd(s, xt.data(), U.data(), y.data());
+  Tensor<T> dx = start.cast<T>();  // accumulated into
+  kernels::conv3x3_backward_input_winograd(s, dyt.data(), U.data(), dx.data());
+  // The backward adds to `start`: compare the added part, relative to its own size.
+  Tensor<double> added = dx.template cast<double>(), added_ref = dx_ref;
+  for (int64_t i = 0; i < added.numel(); ++i) added[i] -= start[i], added_ref[i] -= start[i];
+  return {max_rel_diff(y.template cast<double>(), y_ref), max_rel_diff(added, added_ref)};
+}
+
+ConvShape shape(int64_t C, int64_t H, int64_t W, int64_t K) { return ConvShape{C, H, W, K, 3, 1}; }
+
+}  // namespace
+
+TEST_CASE("winograd conv matches the naive conv on random shapes, double and float") {
+  std::mt19937_64 rng(61);
+  std::uniform_int_distribution<int64_t> dim(1, 37);
+  const int64_t channels[] = {1, 3, 5, 13, 67};
+  double worst_float = 0;
+  for (int trial = 0; trial < 30; ++trial) {
+    const ConvShape s = shape(channels[trial % 5], dim(rng), dim(rng), channels[(trial / 5 + trial) % 5]);
+    CAPTURE(s.C); CAPTURE(s.K); CAPTURE(s.H); CAPTURE(s.W);
+    const Errors d = compare<double>(s, rng);
+    CHECK(d.forward < 1e-12);
+    CHECK(d.backward < 1e-12);
+    // F(4x4,3x3) amplifies rounding by the norms of its transforms (entries of B up to 5, of
+    // A up to 8): about 1e-6 of max|y| in float on these shapes; 1e-4 leaves room and still
+    // catches any wrong coefficient, which gives errors of order 1.
+    const Errors f = compare<float>(s, rng);
+    CHECK(f.forward < 1e-4);
+    CHECK(f.backward < 1e-4);
+    worst_float = std::max({worst_float, f.forward, f.backward});
+  }
+  MESSAGE("worst float error relative to max|y|: " << worst_float);
+}
+
+TEST_CASE("winograd conv matches the naive conv on layer-like shapes spanning several groups") {
+  std::mt19937_64 rng(62);
+  // Enough tiles and channels that a group of tiles (12 MiB of V and M in float: 320 tiles
+  // here) is smaller than the image (342 tiles), partial tiles at the right and bottom edges,
+  // and GEMMs over many channels.
+  for (const ConvShape s : {shape(128, 70, 75, 120), shape(130, 45, 33, 67), shape(3, 130, 127, 16)}) {
+    CAPTURE(s.C); CAPTURE(s.K); CAPTURE(s.H); CAPTURE(s.W);
+    const Errors f = compare<float>(s, rng);
+    CHECK(f.forward < 1e-4);
+    CHECK(f.backward < 1e-4);
+  }
+}
+
+TEST_CASE("conv2d dispatches 3x3 pad-1 to Winograd, N = 2, and ConvAlgo forces a path") {
+  std::mt19937_64 rng(63);
+  const Tensor<double> xd = random_tensor<double>({2, 5, 9, 11}, rng);
+  auto w = std::make_shared<const ConvWeights<double>>(
+      std::make_shared<const Tensor<double>>(random_tensor<double>({7, 5, 3, 3}, rng)));
+  const Tensor<double> seed = random_tensor<double>({2, 7, 9, 11}, rng);
+  auto run = [&](ConvAlgo algo) {
+    Var<double> x = leaf(xd, true);
+    Var<double> y = conv2d(x, w, 1, algo);
+    backward(y, seed);
+    return std::make_pair(y.value(), x.grad());
+  };
+  const auto [y_auto, g_auto] = run(ConvAlgo::Auto);
+  const auto [y_wino, g_wino] = run(ConvAlgo::Winograd);
+  const auto [y_ref, g_ref] = run(ConvAlgo::Im2col);
+  // Auto is the Winograd path bit for bit, and differs from im2col in the last bits.
+  CHECK(std::memcmp(y_auto.data(), y_wino.data(), sizeof(double) * static_cast<size_t>(y_auto.numel())) == 0);
+  CHECK(std::memcmp(g_auto.data(), g_wino.data(), sizeof(double) * static_cast<size_t>(g_auto.numel())) == 0);
+  CHECK(std::memcmp(y_auto.data(), y_ref.data(), sizeof(double) * static_cast<size_t>(y_auto.numel())) != 0);
+  CHECK(max_rel_diff(y_wino, y_ref) < 1e-12);
+  CHECK(max_rel_diff(g_wino, g_ref) < 1e-12);
+  // Per sample: the second sample's output is the second sample's convolution.
+  Tensor<double> y1({7, 9, 11});
+  kernels::conv2d_forward_naive(ConvShape{5, 9, 11, 7, 3, 1}, xd.data() + 5 * 9 * 11, w->tensor().data(), y1.data());
+  double diff = 0;
+  for (int64_t i = 0; i < y1.numel(); ++i) diff = std::max(diff, std::abs(y1[i] - y_wino[7 * 9 * 11 + i]));
+  CHECK(diff < 1e-12);
+}
+
+TEST_CASE("conv2d with ConvAlgo::Winograd rejects other kernels and paddings") {
+  Var<float> x = constant(Tensor<float>({1, 3, 8, 8}));
+  auto w5 = std::make_shared<const Tensor<float>>(Shape{2, 3, 5, 5});
+  auto w3 = std::make_shared<const Tensor<float>>(Shape{2, 3, 3, 3});
+  CHECK_THROWS_AS(conv2d(x, w5, 2, ConvAlgo::Winograd), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d(x, w3, 0, ConvAlgo::Winograd), std::invalid_argument);
+  CHECK(conv2d(x, w5, 2).shape() == Shape{1, 2, 8, 8});  // Auto falls back to im2col
+  CHECK_THROWS_AS(ConvWeights<float>(nullptr), std::invalid_argument);
+}
+
+TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like layer") {
+  std::mt19937_64 rng(64);
+  const ConvShape s = shape(128, 70, 75, 120);  // two groups of tiles, partial tiles
+  const Tensor<float> x = random_tensor<float>({s.C, s.H, s.W}, rng);
+  const Tensor<float> w = random_tensor<float>({s.K, s.C, 3, 3}, rng, -0.1, 0.1);
+  const Tensor<float> dy = random_tensor<float>({s.K, s.H, s.W}, rng);
+  std::vector<float, Eigen::aligned_allocator<float>> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
+  kernels::winograd_transform_weights(s.K, s.C, w.data(), U.data());
+  const int saved = omp_get_max_threads();
+  std::vector<Tensor<float>> ys, dxs;
+  for (int threads : {1, 2, 3, 2}) {
+    omp_set_num_threads(threads);
+    Tensor<float> y({s.K, s.H, s.W}), dx({s.C, s.H, s.W}, 0.5f);
+    kernels::conv3x3_forward_winograd(s, x.data(), U.data(), y.data());
+    kernels::conv3x3_backward_input_winograd(s, dy.data(), U.data(), dx.data());
+    ys.push_back(std::move(y));
+    dxs.push_back(std::move(dx));
+  }
+  omp_set_num_threads(saved);
+  for (size_t i = 1; i < ys.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::memcmp(ys[0].data(), ys[i].data(), sizeof(float) * static_cast<size_t>(ys[0].numel())) == 0);
+    CHECK(std::memcmp(dxs[0].data(), dxs[i].data(), sizeof(float) * static_cast<size_t>(dxs[0].numel())) == 0);
+  }
+}
