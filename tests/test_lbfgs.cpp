@@ -618,6 +618,10 @@ TEST_CASE("history slots are allocated as pairs arrive, and memory stays flat on
     const struct mallinfo2 mi = mallinfo2();
     return static_cast<double>(mi.uordblks + mi.hblkhd);
   };
+  if (heap() == 0) {  // another allocator (e.g. a sanitizer's) replaced glibc's malloc
+    MESSAGE("mallinfo2 reports nothing under this allocator; skipped");
+    return;
+  }
   const int n = 10000;  // 40 kB per vector
   const double vec_bytes = 4.0 * n;
   const Vec w = Vec::LinSpaced(n, 1.0f, 100.0f);
