@@ -5,6 +5,7 @@
 #include "nst/io/image.h"
 #include "nst/io/safetensors.h"
 #include "nst/model/vgg19.h"
+#include "nst/style/memory_estimate.h"
 #include "nst/style/stylize.h"
 
 #include <omp.h>
@@ -14,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <new>
+#include <stdexcept>
 #include <string>
 
 namespace {
@@ -36,6 +38,11 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
+
+// A run refused because its memory estimate exceeds the limit.
+struct MemoryLimitError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 int fail(int code, const std::string& message) {
   std::fprintf(stderr, "nst: %s\n", message.c_str());
@@ -67,12 +74,28 @@ int run(const Options& opt) {
   for (const std::string& s : opt.styles) styles.push_back(resize_longest_side(load_image(s, limits), style_side));
   StylizeSettings settings = opt.settings;
   if (settings.init == InitMode::Image) settings.init_image = load_image(opt.init, limits);
+
+  // Refuse a run that would not fit before the weights are read or anything large allocated.
+  int64_t style_h = 1, style_w = 1;
+  for (const Image& s : styles)
+    if (int64_t{s.width} * s.height > style_h * style_w) style_h = s.height, style_w = s.width;
+  const MemoryEstimate need = estimate_stylize_memory(content.height, content.width, style_h, style_w, settings);
+  const int64_t max_memory = opt.max_memory < 0 ? available_memory_bytes() : opt.max_memory;
+  if (max_memory > 0 && need.total() > max_memory)
+    throw MemoryLimitError("this run needs about " + format_bytes(need.total()) + " (estimate: " +
+                           format_bytes(need.activations) + " activations, " + format_bytes(need.lbfgs) +
+                           " L-BFGS history, " + format_bytes(need.weights) + " weights), more than " +
+                           (opt.max_memory < 0 ? "the available memory, " : "--max-memory ") +
+                           format_bytes(max_memory) + "; lower --size or --lbfgs-history" +
+                           (opt.max_memory < 0 ? " or set --max-memory" : " or raise --max-memory"));
   const Vgg19<float> net = load_vgg19(opt.weights);
 
-  std::fprintf(stderr, "nst: %s -> %s, %dx%d, %zu style image%s, %d iterations, %d threads, weights %s (%s)\n",
+  std::fprintf(stderr,
+               "nst: %s -> %s, %dx%d, %zu style image%s, %d iterations, %d threads, weights %s (%s), "
+               "estimated peak memory %s\n",
                opt.content.c_str(), opt.output.c_str(), content.width, content.height, styles.size(),
                styles.size() == 1 ? "" : "s", settings.iterations, omp_get_max_threads(), opt.weights.c_str(),
-               to_string(net.preprocess));
+               to_string(net.preprocess), format_bytes(need.total()).c_str());
 
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) == 1, opt.print_every);
   std::string log = "iteration,total,content,style,tv,seconds\n";
@@ -89,6 +112,10 @@ int run(const Options& opt) {
   progress.finish();
 
   const LbfgsResult& r = result.optimizer;
+  if (g_stop_signal && !std::isfinite(r.best_loss)) {
+    std::fprintf(stderr, "nst: interrupted before the first evaluation; nothing written\n");
+    return g_stop_signal == SIGTERM ? kExitSigTerm : kExitSigInt;
+  }
   if (!std::isfinite(r.best_loss))
     return fail(kExitSoftware, "no finite image was ever computed (" + r.message + "); nothing written");
   if (r.stop != LbfgsStop::MaxIterations && r.stop != LbfgsStop::Cancelled)
@@ -137,6 +164,8 @@ int main(int argc, char** argv) {
     return fail(kExitDataErr, e.what());
   } catch (const WeightsError& e) {
     return fail(kExitDataErr, e.what());
+  } catch (const MemoryLimitError& e) {
+    return fail(kExitOsErr, e.what());
   } catch (const std::bad_alloc&) {
     return fail(kExitOsErr, "out of memory");
   } catch (const std::invalid_argument& e) {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 
@@ -78,7 +79,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.set_version_flag("--version", "nst 0.1.0");
   std::string content_layers = "relu4_2";
   std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1";
-  std::string style_layer_weights, style_blend, pooling = "max", weights;
+  std::string style_layer_weights, style_blend, pooling = "max", weights, max_memory;
   GatysConfig& loss = opt.settings.loss;
   int seed = 0;
 
@@ -109,6 +110,9 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.add_flag("--overwrite", opt.overwrite, "Replace existing output files");
   app.add_option("--max-side", opt.max_side, "Largest input image side accepted")->capture_default_str();
   app.add_option("--max-pixels", opt.max_pixels, "Largest input image pixel count accepted")->capture_default_str();
+  app.add_option("--max-memory", max_memory,
+                 "Refuse a run whose estimated peak memory exceeds this many bytes (suffixes K, M, G, T; "
+                 "0: no limit; default: the machine's available memory)");
 
   std::vector<std::string> rev(args.rbegin(), args.rend());
   if (!rev.empty()) rev.pop_back();  // program name
@@ -177,6 +181,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   require(opt.save_every >= 0, "--save-every must be >= 0");
   require(opt.jpeg_quality >= 1 && opt.jpeg_quality <= 100, "--jpeg-quality must be in 1..100");
   require(seed >= 0, "--seed must be >= 0");
+  if (!max_memory.empty()) opt.max_memory = parse_byte_size("--max-memory", max_memory);
   opt.settings.seed = static_cast<uint64_t>(seed);
 
   const std::string ext = lower_extension(opt.output);
@@ -245,6 +250,43 @@ void check_paths(const Options& opt) {
     if (opt.loss_log == opt.output || same_file(opt.loss_log, opt.output))
       throw OutputPathError(opt.loss_log + ": loss log and output are the same file");
   }
+}
+
+int64_t parse_byte_size(const std::string& option, const std::string& text) {
+  const std::string bad = option + ": \"" + text + "\" is not a size in bytes (examples: 8G, 512M, 100000)";
+  size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) ++i;
+  if (i == 0 || std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(i), '.') > 1) throw UsageError(bad);
+  const std::string number = text.substr(0, i);
+  std::string unit = text.substr(i);
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  double scale = 1;
+  if (!unit.empty() && std::string("KMGT").find(unit[0]) != std::string::npos) {
+    for (size_t k = 0; k <= std::string("KMGT").find(unit[0]); ++k) scale *= 1024;
+    unit.erase(0, 1);
+    if (unit == "IB") unit = "B";
+  }
+  if (!(unit.empty() || unit == "B")) throw UsageError(bad);
+  char* end = nullptr;
+  const double v = std::strtod(number.c_str(), &end) * scale;
+  if (end != number.c_str() + number.size() || !std::isfinite(v) || v > 4.6e18) throw UsageError(bad);
+  return static_cast<int64_t>(v);
+}
+
+int64_t available_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return -1;
+  char line[256];
+  int64_t result = -1;
+  while (std::fgets(line, sizeof line, f)) {
+    long long kb = 0;
+    if (std::sscanf(line, "MemAvailable: %lld kB", &kb) == 1 && kb > 0) {
+      result = static_cast<int64_t>(kb) * 1024;
+      break;
+    }
+  }
+  std::fclose(f);
+  return result;
 }
 
 std::string numbered_path(const std::string& path, int iteration, int width) {

@@ -18,7 +18,7 @@ enum ExitCode : int {
   kExitDataErr = 65,    // bad image or weights data
   kExitNoInput = 66,    // an input file is missing or unreadable
   kExitSoftware = 70,   // internal error
-  kExitOsErr = 71,      // out of memory
+  kExitOsErr = 71,      // out of memory, or the run's memory estimate exceeds --max-memory
   kExitCantCreat = 73,  // cannot create the output
   kExitIoErr = 74,      // I/O error
   kExitSigInt = 130,
@@ -54,6 +54,7 @@ struct Options {
   bool overwrite = false;
   int64_t max_side = 16384;
   int64_t max_pixels = 89478485;
+  int64_t max_memory = -1;  // bytes; -1: MemAvailable of /proc/meminfo (no limit if unknown); 0: no limit
   StylizeSettings settings;
 };
 
@@ -66,6 +67,13 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
 // created (OutputPathError): directory exists and is writable, not an input, not an existing
 // file without --overwrite.
 void check_paths(const Options& opt);
+
+// "8G", "512M", "1.5GiB", "100000" -> bytes (K, M, G, T are powers of 1024; an optional "B" or
+// "iB" may follow). Throws UsageError naming `option` for anything else, negative or > 2^62.
+int64_t parse_byte_size(const std::string& option, const std::string& text);
+
+// MemAvailable from /proc/meminfo in bytes; -1 if it cannot be read.
+int64_t available_memory_bytes();
 
 // "out.png" + 100 -> "out_0100.png" (the --save-every names).
 std::string numbered_path(const std::string& path, int iteration, int width);

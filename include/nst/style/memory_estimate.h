@@ -1,0 +1,38 @@
+// An estimate, made before any heavy work, of the peak memory a stylize() run needs, so that a
+// front end can refuse a run that would not fit instead of failing (or swapping) half way.
+//
+// The model (bytes; n = 3·H·W variables of the content image):
+//   weights      all 16 VGG19 convolutions as float32, plus the Winograd transform (36/9 of
+//                the 3x3 weights) of the convolutions the run uses
+//   activations  a calibrated number of bytes per value of every layer output up to the deepest
+//                layer used (conv, relu, pool): what the graph keeps for backward, the gradients
+//                and the convolutions' work buffers; the larger of the content-size and
+//                style-size passes
+//   lbfgs        the history 2·m·n·4 plus the vectors of L-BFGS and stylize() (about 10·n·4)
+//   base         the process itself (code, libraries, thread stacks, decoded images)
+// The activation and base terms are calibrated against the peak RSS of real runs (numbers in
+// src/style/memory_estimate.cpp): within about 10% above the measured peak at 128..512 pixels.
+// Not modelled: more threads than 2 (per-thread buffers), allocator fragmentation.
+#pragma once
+
+#include "nst/style/stylize.h"
+
+#include <cstdint>
+#include <string>
+
+namespace nst {
+
+struct MemoryEstimate {
+  int64_t weights = 0, activations = 0, lbfgs = 0, base = 0;
+  int64_t total() const { return weights + activations + lbfgs + base; }
+};
+
+// content_h x content_w: the content image as stylize() gets it; style_h x style_w: the largest
+// style image. Throws std::invalid_argument for sizes < 1 or unknown layers.
+MemoryEstimate estimate_stylize_memory(int64_t content_h, int64_t content_w, int64_t style_h, int64_t style_w,
+                                       const StylizeSettings& settings);
+
+// "1.5 GiB", "312 MiB", "900 KiB", "12 B".
+std::string format_bytes(int64_t bytes);
+
+}  // namespace nst
