@@ -86,10 +86,11 @@ TEST_CASE("winograd conv matches the naive conv on random shapes, double and flo
 
 TEST_CASE("winograd conv matches the naive conv on layer-like shapes spanning several groups") {
   std::mt19937_64 rng(62);
-  // Enough tiles and channels that a group of tiles (12 MiB of V and M in float: 320 tiles
-  // here) is smaller than the image (342 tiles), partial tiles at the right and bottom edges,
-  // and GEMMs over many channels.
-  for (const ConvShape s : {shape(128, 70, 75, 120), shape(130, 45, 33, 67), shape(3, 130, 127, 16)}) {
+  // Images with more tiles than a group (whole tile rows, 12 MiB of V and M in float: 31 of
+  // 40 tile rows for the first, 67 of 73 for the second), partial tiles at the right and
+  // bottom edges, and GEMMs over many channels.
+  for (const ConvShape s : {shape(32, 160, 150, 40), shape(3, 290, 270, 16), shape(128, 70, 75, 120),
+                            shape(130, 45, 33, 67)}) {
     CAPTURE(s.C); CAPTURE(s.K); CAPTURE(s.H); CAPTURE(s.W);
     const Errors f = compare<float>(s, rng);
     CHECK(f.forward < 1e-4);
@@ -98,6 +99,15 @@ TEST_CASE("winograd conv matches the naive conv on layer-like shapes spanning se
 }
 
 TEST_CASE("conv2d dispatches 3x3 pad-1 to Winograd, N = 2, and ConvAlgo forces a path") {
+  // Double takes it for every 3x3 pad-1 shape (the gradient checks run through it); float
+  // from 8 input channels on, where it is faster than im2col.
+  CHECK(conv2d_uses_winograd<double>(shape(3, 5, 6, 4)));
+  CHECK(conv2d_uses_winograd<double>(shape(1, 4, 3, 2)));
+  CHECK_FALSE(conv2d_uses_winograd<double>(ConvShape{3, 5, 5, 2, 3, 0}));
+  CHECK_FALSE(conv2d_uses_winograd<double>(ConvShape{3, 5, 5, 2, 5, 1}));
+  CHECK_FALSE(conv2d_uses_winograd<float>(shape(3, 512, 512, 64)));
+  CHECK(conv2d_uses_winograd<float>(shape(8, 512, 512, 64)));
+  CHECK(conv2d_uses_winograd<float>(shape(512, 32, 32, 512)));
   std::mt19937_64 rng(63);
   const Tensor<double> xd = random_tensor<double>({2, 5, 9, 11}, rng);
   auto w = std::make_shared<const ConvWeights<double>>(
@@ -138,7 +148,7 @@ TEST_CASE("conv2d with ConvAlgo::Winograd rejects other kernels and paddings") {
 
 TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like layer") {
   std::mt19937_64 rng(64);
-  const ConvShape s = shape(128, 70, 75, 120);  // two groups of tiles, partial tiles
+  const ConvShape s = shape(32, 160, 150, 40);  // two groups of tiles, partial tiles
   const Tensor<float> x = random_tensor<float>({s.C, s.H, s.W}, rng);
   const Tensor<float> w = random_tensor<float>({s.K, s.C, 3, 3}, rng, -0.1, 0.1);
   const Tensor<float> dy = random_tensor<float>({s.K, s.H, s.W}, rng);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 namespace nst {
 
@@ -210,6 +211,12 @@ void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T
 }  // namespace kernels
 
 template <class T>
+bool conv2d_uses_winograd(const ConvShape& s) {
+  if (!kernels::winograd_supports(s)) return false;
+  return std::is_same_v<T, double> || s.C >= 8;
+}
+
+template <class T>
 ConvWeights<T>::ConvWeights(std::shared_ptr<const Tensor<T>> w) : w_(std::move(w)) {
   if (!w_) throw std::invalid_argument("conv2d: no weights");
   require_nchw(w_->shape(), "conv2d weights");
@@ -233,7 +240,7 @@ template <class T>
 Var<T> conv2d(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, int64_t pad, ConvAlgo algo) {
   if (!w) throw std::invalid_argument("conv2d: no weights");
   const ConvShape s = conv_shape(x.shape(), w->tensor().shape(), pad);
-  const bool wino = algo == ConvAlgo::Winograd || (algo == ConvAlgo::Auto && kernels::winograd_supports(s));
+  const bool wino = algo == ConvAlgo::Winograd || (algo == ConvAlgo::Auto && conv2d_uses_winograd<T>(s));
   if (wino && !kernels::winograd_supports(s))
     throw std::invalid_argument("conv2d: Winograd needs a 3x3 kernel with padding 1");
   const int64_t N = x.shape()[0];
@@ -272,6 +279,7 @@ Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad, 
                                                         T*);                                   \
   template void kernels::conv2d_backward_input_im2col<T>(const ConvShape&, const T*, const T*, \
                                                          T*);                                  \
+  template bool conv2d_uses_winograd<T>(const ConvShape&);                                    \
   template class ConvWeights<T>;                                                              \
   template Var<T> conv2d<T>(const Var<T>&, std::shared_ptr<const ConvWeights<T>>, int64_t,     \
                             ConvAlgo);                                                         \

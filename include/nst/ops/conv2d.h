@@ -46,6 +46,13 @@ void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T
 // Im2col forces the reference path; Winograd throws std::invalid_argument on other shapes.
 enum class ConvAlgo { Auto, Im2col, Winograd };
 
+// Whether conv2d's ConvAlgo::Auto takes the Winograd path: R = 3 and pad = 1, and in float
+// C >= 8 (measured at 512 px: with 3 input channels im2col's 27-row GEMM is faster, from 8 on
+// Winograd is). In double, the type of the gradient checks, every R = 3, pad = 1 shape does,
+// so the finite-difference tests run through it.
+template <class T>
+bool conv2d_uses_winograd(const ConvShape& s);
+
 // Frozen convolution weights (K,C,R,R) and, for 3x3 kernels, their Winograd transform
 // U (36,K,C), computed once on first use (thread-safe) and shared by forward and backward.
 // Build one per layer when the model is built, not per call.
