@@ -154,6 +154,46 @@ void check_size(const std::string& name, int64_t w, int64_t h, const ImageLimits
                    std::to_string(lim.max_pixels));
 }
 
+// stb_image 2.27 builds a JPEG Huffman table from the 16 code counts of a DHT segment without
+// checking that they sum to at most 256, and then writes past its 257-entry size table (found by
+// fuzz/fuzz_decode_image; the input is in fuzz/crashes/decode_image/). So we walk the JPEG's
+// segments ourselves, skipping entropy-coded data, and refuse a DHT whose counts exceed 256 or
+// overrun the segment. Truncated or odd structure is left for stb to judge.
+void check_jpeg_huffman_tables(const std::string& name, const unsigned char* b, size_t n) {
+  size_t i = 2;  // after SOI
+  while (i + 1 < n) {
+    if (b[i] != 0xFF) return;  // not at a marker: stb will complain
+    while (i + 1 < n && b[i + 1] == 0xFF) ++i;  // fill bytes
+    if (i + 1 >= n) return;
+    const unsigned char m = b[i + 1];
+    i += 2;
+    if (m == 0xD9) return;                                 // EOI
+    if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) continue;  // RSTn, TEM: no length
+    if (i + 2 > n) return;
+    const size_t len = be16(b + i);
+    // stb reads a DHT's tables even past the end of the file (as zeros), so a cut DHT is refused.
+    if (m == 0xC4 && i + len > n) fail(name, "corrupt JPEG: Huffman table segment runs past the end of the file");
+    if (len < 2 || i + len > n) return;
+    if (m == 0xC4) {  // DHT: one or more tables of 1 + 16 + sum(counts) bytes
+      size_t t = i + 2;
+      const size_t end = i + len;
+      while (t < end) {
+        if (t + 17 > end) fail(name, "corrupt JPEG: Huffman table segment is truncated");
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += b[t + k];
+        if (codes > 256)
+          fail(name, "corrupt JPEG: Huffman table declares " + std::to_string(codes) + " codes (at most 256)");
+        if (t + 17 + codes > end) fail(name, "corrupt JPEG: Huffman table runs past its segment");
+        t += 17 + codes;
+      }
+    }
+    i += len;
+    if (m == 0xDA) {  // SOS: skip the entropy-coded data up to the next marker (not a stuffed 00 or RSTn)
+      while (i + 1 < n && !(b[i] == 0xFF && b[i + 1] != 0x00 && !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7))) ++i;
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output helpers.
 
@@ -221,6 +261,7 @@ Image decode_image(const unsigned char* bytes, size_t size, const std::string& n
   // Sizes are checked before stb allocates anything: first as the header declares them ...
   int64_t dw = 0, dh = 0;
   if (declared_size(fmt, bytes, size, &dw, &dh)) check_size(name, dw, dh, limits);
+  if (fmt == Format::JPEG) check_jpeg_huffman_tables(name, bytes, size);
   // ... then as stb reads them.
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(bytes, len, &w, &h, &comp))
