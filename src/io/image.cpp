@@ -157,12 +157,16 @@ void check_size(const std::string& name, int64_t w, int64_t h, const ImageLimits
 // stb_image 2.27 builds a JPEG Huffman table from the 16 code counts of a DHT segment without
 // checking that they sum to at most 256, and then writes past its 257-entry size table (found by
 // fuzz/fuzz_decode_image; the input is in fuzz/crashes/decode_image/). So we walk the JPEG's
-// segments ourselves, skipping entropy-coded data, and refuse a DHT whose counts exceed 256 or
-// overrun the segment. Truncated or odd structure is left for stb to judge.
+// segments ourselves the way stb finds them (resyncing on the next 0xFF after junk, skipping
+// entropy-coded data up to the next marker), and refuse a DHT whose counts exceed 256 or overrun
+// its segment or the file. Other odd structure is left for stb to judge.
 void check_jpeg_huffman_tables(const std::string& name, const unsigned char* b, size_t n) {
   size_t i = 2;  // after SOI
   while (i + 1 < n) {
-    if (b[i] != 0xFF) return;  // not at a marker: stb will complain
+    if (b[i] != 0xFF) {  // not at a marker: stb skips bytes until the next 0xFF, and so do we
+      ++i;
+      continue;
+    }
     while (i + 1 < n && b[i + 1] == 0xFF) ++i;  // fill bytes
     if (i + 1 >= n) return;
     const unsigned char m = b[i + 1];
