@@ -9,8 +9,6 @@ namespace nst::kernels {
 
 namespace {
 
-using Index = Eigen::Index;
-
 // A group of tiles is whole tile rows whose V (36 x Ci x tiles) plus M (36 x Co x tiles) fit
 // in 12 MiB (the L3 cache) but has at least 256 tiles, or packing U_ξ (Co x Ci) for each GEMM
 // costs much of the GEMM (measured: -20% on 512-channel layers at 64x64). At most
@@ -88,6 +86,10 @@ struct RowScratch {
     ostrip = h + 4 * g.tiles_x;  // 6 x W4: M transformed across tiles, interleaved
     orow = ostrip + 6 * W4;      // 4 x W4: output rows of a tile row
   }
+  // Moving keeps buf's storage, so the pointers stay valid; a copy would not.
+  RowScratch(RowScratch&&) noexcept = default;
+  RowScratch(const RowScratch&) = delete;
+  RowScratch& operator=(const RowScratch&) = delete;
 };
 
 // V_ξ for the tiles_x tiles of tile row ty of one channel plane: V_ξ[tx] at V[ξ * xi_stride + tx].
@@ -135,7 +137,7 @@ void output_tile_row(const Geometry& g, const T* M, int64_t xi_stride, int64_t t
                      RowScratch<T>& s) {
   const int64_t W4 = 4 * g.tiles_x;
   // 1. Across the tiles: for each row i, h[b][tx] = Σ_j AT[b][j] M[i*6+j][tx], interleaved
-  //    into strip[i][4tx + b].
+  //    into ostrip[i][4tx + b].
   for (int i = 0; i < 6; ++i) {
     const T* src[6];
     for (int j = 0; j < 6; ++j) src[j] = M + (i * 6 + j) * xi_stride;
@@ -150,7 +152,7 @@ void output_tile_row(const Geometry& g, const T* M, int64_t xi_stride, int64_t t
       r[4 * tx + 3] = h4[3][tx];
     }
   }
-  // 2. Down the columns: output row 4ty + a = Σ_i AT[a][i] strip[i].
+  // 2. Down the columns: output row 4ty + a = Σ_i AT[a][i] ostrip[i].
   const T* src[6];
   for (int i = 0; i < 6; ++i) src[i] = s.ostrip + i * W4;
   T* o[4] = {s.orow, s.orow + W4, s.orow + 2 * W4, s.orow + 3 * W4};
@@ -208,9 +210,13 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out) {
   // U_ξ is (K x C) row-major: the forward's (Co x Ci); backward uses its transpose.
   const int64_t K = Backward ? g.Ci : g.Co, C = Backward ? g.Co : g.Ci;
 
+  // Per-thread row scratch, allocated here so that running out of memory throws to the caller.
+  std::vector<RowScratch<T>> scratches;
+  scratches.reserve(static_cast<size_t>(omp_get_max_threads()));
+  for (int i = 0; i < omp_get_max_threads(); ++i) scratches.emplace_back(g);
 #pragma omp parallel
   {
-    RowScratch<T> scratch(g);
+    RowScratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
     for (int64_t ty0 = 0; ty0 < g.tiles_y; ty0 += group_rows) {
       const int64_t rows = std::min(group_rows, g.tiles_y - ty0), Gn = rows * g.tiles_x;
 
