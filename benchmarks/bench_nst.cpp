@@ -634,6 +634,7 @@ struct Result {
   std::vector<Layer> layers;
   std::vector<std::string> checks;
   long child_rss_kb = 0;
+  double load = 0;  // 1-minute load average when the configuration started
   bool ok = false;
 };
 
@@ -641,6 +642,10 @@ Result run_config(const Options& o, const char* self, int size, int threads, boo
   Result res;
   res.size = size;
   res.threads = threads;
+  double load[3] = {0, 0, 0};
+  getloadavg(load, 3);
+  res.load = load[0];
+  std::fprintf(stderr, "(load %.2f) ", load[0]);
   std::vector<std::string> args{self, "--child", "--size", std::to_string(size), "--threads", std::to_string(threads),
                                 "--repeats", std::to_string(o.repeats), "--iters", std::to_string(o.iters),
                                 "--warmup", std::to_string(o.warmup), "--resize", o.resize, "--weights", o.weights,
@@ -787,9 +792,6 @@ int run_parent(const Options& o, const char* self) {
   std::vector<Result> results;
   for (int size : o.sizes)
     for (size_t ti = 0; ti < o.threads.size(); ++ti) {
-      double load[3] = {0, 0, 0};
-      getloadavg(load, 3);
-      std::fprintf(stderr, "(load %.2f) ", load[0]);
       results.push_back(run_config(o, self, size, o.threads[ti], o.full_check && ti == 0));
     }
 
@@ -809,17 +811,17 @@ int run_parent(const Options& o, const char* self) {
 
   std::printf("## Whole network (median seconds)\n\n");
   std::printf("| size | threads | forward (no grad) | forward+loss (recorded) | backward | evaluate (f+grad) | L-BFGS "
-              "iteration | min..max | GFLOP/iter | GFLOP/s (iteration) | GFLOP/s (forward) | peak RSS MB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "iteration | min..max | GFLOP/iter | GFLOP/s (iteration) | GFLOP/s (forward) | peak RSS MB | load |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const Result& r : results) {
     if (!r.ok) continue;
     const Flops f = count_flops(static_cast<int64_t>(r.v.at("H")), static_cast<int64_t>(r.v.at("W")));
-    std::printf("| %dx%d | %d | %.3f | %.3f | %.3f | %.3f | **%.3f** | %.3f..%.3f | %.1f | %.1f | %.1f | %.0f |\n",
+    std::printf("| %dx%d | %d | %.3f | %.3f | %.3f | %.3f | **%.3f** | %.3f..%.3f | %.1f | %.1f | %.1f | %.0f | %.1f |\n",
                 static_cast<int>(r.v.at("W")), static_cast<int>(r.v.at("H")), r.threads, r.v.at("forward"),
                 r.v.at("forward_rec"), r.v.at("backward"), r.v.at("evaluate"), r.v.at("iteration"),
                 r.v.at("iteration_min"), r.v.at("iteration_max"), f.iteration() / 1e9,
                 f.iteration() / 1e9 / r.v.at("iteration"), f.forward() / 1e9 / r.v.at("forward"),
-                static_cast<double>(r.child_rss_kb) / 1024.0);
+                static_cast<double>(r.child_rss_kb) / 1024.0, r.load);
   }
   std::printf("\nGFLOP counts the direct convolution (2·K·C·9·H·W per conv forward, the same for backward-to-input, "
               "13 convs to relu5_1) plus the 5 Gram matrices (2·C²·HW forward, the same backward). Peak RSS is the "
