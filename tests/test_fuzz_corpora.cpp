@@ -66,6 +66,20 @@ TEST_CASE("the JPEGs whose Huffman tables overflowed stb's tables is refused bef
   }
 }
 
+TEST_CASE("a PNG with empty IDAT chunks (stb would memcpy to NULL) decodes like the same PNG without them") {
+  const auto png = read_bytes(kFuzz + "/corpus/decode_image/png_rgb8_5x4");
+  const nst::Image want = nst::decode_image(png.data(), png.size(), "ok.png");
+  // Insert a zero-length IDAT (length 0, type, CRC of "IDAT") before the first IDAT and at the end.
+  const unsigned char empty_idat[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E};
+  std::vector<unsigned char> odd(png.begin(), png.end());
+  const size_t at = 8 + 25;  // after the signature and IHDR
+  odd.insert(odd.begin() + static_cast<std::ptrdiff_t>(at), empty_idat, empty_idat + 12);
+  odd.insert(odd.end() - 12, empty_idat, empty_idat + 12);
+  const nst::Image got = nst::decode_image(odd.data(), odd.size(), "odd.png");
+  CHECK(got.width == want.width);
+  CHECK(got.rgb == want.rgb);
+}
+
 TEST_CASE("fuzz corpora and crashes replay cleanly: load_safetensors") {
   CHECK(replay("load_safetensors", nst::fuzz::load_safetensors_input) >= 10);
   // The valid seed loads through the memfd path and holds what make_seeds.py wrote.

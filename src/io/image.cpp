@@ -198,6 +198,25 @@ void check_jpeg_huffman_tables(const std::string& name, const unsigned char* b, 
   }
 }
 
+// stb_image 2.27 copies a zero-length first IDAT chunk with memcpy(NULL, src, 0), undefined
+// behaviour (found by fuzz/fuzz_decode_image under UBSan). Empty IDAT chunks carry nothing, so a
+// copy of the PNG without them decodes the same; returns an empty vector when there are none.
+std::vector<unsigned char> png_without_empty_idat(const unsigned char* b, size_t n) {
+  std::vector<unsigned char> out;
+  size_t pos = 8, copied = 0;
+  while (pos + 12 <= n) {
+    const size_t len = be32(b + pos);
+    if (len > n - pos - 12) break;
+    if (len == 0 && std::memcmp(b + pos + 4, "IDAT", 4) == 0) {
+      out.insert(out.end(), b + copied, b + pos);
+      copied = pos + 12;
+    }
+    pos += 12 + len;
+  }
+  if (copied > 0) out.insert(out.end(), b + copied, b + n);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output helpers.
 
@@ -252,7 +271,7 @@ Image decode_image(const unsigned char* bytes, size_t size, const std::string& n
     fail(name, "file is " + std::to_string(size) + " bytes, larger than the limit of " +
                    std::to_string(limits.max_file_bytes) + " bytes");
   if (size > static_cast<size_t>(INT_MAX)) fail(name, "file is too large for the decoder (over 2 GiB)");
-  const int len = static_cast<int>(size);
+  int len = static_cast<int>(size);
 
   Format fmt;
   if (!sniff(bytes, size, &fmt))
@@ -266,6 +285,12 @@ Image decode_image(const unsigned char* bytes, size_t size, const std::string& n
   int64_t dw = 0, dh = 0;
   if (declared_size(fmt, bytes, size, &dw, &dh)) check_size(name, dw, dh, limits);
   if (fmt == Format::JPEG) check_jpeg_huffman_tables(name, bytes, size);
+  std::vector<unsigned char> cleaned;
+  if (fmt == Format::PNG) cleaned = png_without_empty_idat(bytes, size);
+  if (!cleaned.empty()) {
+    bytes = cleaned.data();
+    len = static_cast<int>(cleaned.size());
+  }
   // ... then as stb reads them.
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(bytes, len, &w, &h, &comp))
