@@ -86,11 +86,12 @@ TEST_CASE("winograd conv matches the naive conv on random shapes, double and flo
 
 TEST_CASE("winograd conv matches the naive conv on layer-like shapes spanning several groups") {
   std::mt19937_64 rng(62);
-  // Images with more tiles than a group (whole tile rows, 12 MiB of V and M in float: 31 of
-  // 40 tile rows for the first, 67 of 73 for the second), partial tiles at the right and
-  // bottom edges, and GEMMs over many channels.
-  for (const ConvShape s : {shape(32, 160, 150, 40), shape(3, 290, 270, 16), shape(128, 70, 75, 120),
-                            shape(130, 45, 33, 67)}) {
+  // Images with more tiles than a group (whole tile rows): 2 groups of up to 31 tile rows
+  // split among the threads (12 MiB of V and M in float), then 19 and 9 groups of >= 256
+  // tiles, a thread each; partial tiles at the right and bottom edges, and GEMMs over many
+  // channels.
+  for (const ConvShape s : {shape(32, 160, 150, 40), shape(3, 290, 270, 16), shape(8, 200, 180, 12),
+                            shape(128, 70, 75, 120), shape(130, 45, 33, 67)}) {
     CAPTURE(s.C); CAPTURE(s.K); CAPTURE(s.H); CAPTURE(s.W);
     const Errors f = compare<float>(s, rng);
     CHECK(f.forward < 1e-4);
@@ -148,26 +149,28 @@ TEST_CASE("conv2d with ConvAlgo::Winograd rejects other kernels and paddings") {
 
 TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like layer") {
   std::mt19937_64 rng(64);
-  const ConvShape s = shape(32, 160, 150, 40);  // two groups of tiles, partial tiles
-  const Tensor<float> x = random_tensor<float>({s.C, s.H, s.W}, rng);
-  const Tensor<float> w = random_tensor<float>({s.K, s.C, 3, 3}, rng, -0.1, 0.1);
-  const Tensor<float> dy = random_tensor<float>({s.K, s.H, s.W}, rng);
-  std::vector<float, Eigen::aligned_allocator<float>> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
-  kernels::winograd_transform_weights(s.K, s.C, w.data(), U.data());
-  const int saved = omp_get_max_threads();
-  std::vector<Tensor<float>> ys, dxs;
-  for (int threads : {1, 2, 3, 2}) {
-    omp_set_num_threads(threads);
-    Tensor<float> y({s.K, s.H, s.W}), dx({s.C, s.H, s.W}, 0.5f);
-    kernels::conv3x3_forward_winograd(s, x.data(), U.data(), y.data());
-    kernels::conv3x3_backward_input_winograd(s, dy.data(), U.data(), dx.data());
-    ys.push_back(std::move(y));
-    dxs.push_back(std::move(dx));
-  }
-  omp_set_num_threads(saved);
-  for (size_t i = 1; i < ys.size(); ++i) {
-    CAPTURE(i);
-    CHECK(std::memcmp(ys[0].data(), ys[i].data(), sizeof(float) * static_cast<size_t>(ys[0].numel())) == 0);
-    CHECK(std::memcmp(dxs[0].data(), dxs[i].data(), sizeof(float) * static_cast<size_t>(dxs[0].numel())) == 0);
+  // Groups split among the threads, then groups taken whole by a thread; partial tiles.
+  for (const ConvShape s : {shape(32, 160, 150, 40), shape(8, 200, 180, 12)}) {
+    const Tensor<float> x = random_tensor<float>({s.C, s.H, s.W}, rng);
+    const Tensor<float> w = random_tensor<float>({s.K, s.C, 3, 3}, rng, -0.1, 0.1);
+    const Tensor<float> dy = random_tensor<float>({s.K, s.H, s.W}, rng);
+    std::vector<float, Eigen::aligned_allocator<float>> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
+    kernels::winograd_transform_weights(s.K, s.C, w.data(), U.data());
+    const int saved = omp_get_max_threads();
+    std::vector<Tensor<float>> ys, dxs;
+    for (int threads : {1, 2, 3, 2}) {
+      omp_set_num_threads(threads);
+      Tensor<float> y({s.K, s.H, s.W}), dx({s.C, s.H, s.W}, 0.5f);
+      kernels::conv3x3_forward_winograd(s, x.data(), U.data(), y.data());
+      kernels::conv3x3_backward_input_winograd(s, dy.data(), U.data(), dx.data());
+      ys.push_back(std::move(y));
+      dxs.push_back(std::move(dx));
+    }
+    omp_set_num_threads(saved);
+    for (size_t i = 1; i < ys.size(); ++i) {
+      CAPTURE(s.C); CAPTURE(i);
+      CHECK(std::memcmp(ys[0].data(), ys[i].data(), sizeof(float) * static_cast<size_t>(ys[0].numel())) == 0);
+      CHECK(std::memcmp(dxs[0].data(), dxs[i].data(), sizeof(float) * static_cast<size_t>(dxs[0].numel())) == 0);
+    }
   }
 }

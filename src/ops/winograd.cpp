@@ -15,6 +15,8 @@ namespace {
 // 36 * 1024 channels * 256 tiles * 4 bytes = 38 MiB for VGG in float.
 constexpr int64_t kGroupBytes = 12 << 20;
 constexpr int64_t kMinGroupTiles = 256;
+// With at least this many groups of kMinGroupTiles, threads take whole groups (no barriers).
+constexpr int64_t kMinOwnGroups = 8;
 // Columns (tiles) per GEMM task.
 constexpr int64_t kGemmCols = 1024;
 
@@ -196,60 +198,101 @@ T* group_workspace(size_t n) {
   return ws.data();
 }
 
-template <bool Backward, class T>
-void winograd_conv(const Geometry& g, const T* in, const T* U, T* out) {
+// The three steps on one group of `rows` tile rows from tile row ty0. V: (36, Ci, G) and
+// M: (36, Co, G) with G >= rows * tiles_x. Inside a parallel region each step is split among
+// the team (Shared); otherwise one thread does the whole group.
+template <bool Backward, bool Shared, class T>
+void run_group(const Geometry& g, const T* in, const T* U, T* out, int64_t ty0, int64_t rows,
+               int64_t G, T* V, T* M, RowScratch<T>& scratch) {
   constexpr bool Flip = Backward, Accumulate = Backward;
-  // A group is whole tile rows whose V and M fit the budget (at least one tile row).
-  const int64_t row_bytes = 36 * (g.Ci + g.Co) * g.tiles_x * static_cast<int64_t>(sizeof(T));
-  const int64_t group_rows =
-      std::clamp<int64_t>(std::max(kGroupBytes / row_bytes, (kMinGroupTiles + g.tiles_x - 1) / g.tiles_x), 1, g.tiles_y);
-  const int64_t G = group_rows * g.tiles_x;  // tiles per group
-  T* V = group_workspace<T>(static_cast<size_t>(36 * (g.Ci + g.Co) * G));  // (36, Ci, G)
-  T* M = V + 36 * g.Ci * G;                                               // (36, Co, G)
-  const int64_t HW = g.H * g.W;
+  const int64_t HW = g.H * g.W, Gn = rows * g.tiles_x;
   // U_ξ is (K x C) row-major: the forward's (Co x Ci); backward uses its transpose.
   const int64_t K = Backward ? g.Ci : g.Co, C = Backward ? g.Co : g.Ci;
 
+  // Runs body(0..n-1): split among the team, or all here.
+  auto each = [](int64_t n, auto&& body) {
+    if constexpr (Shared) {
+#pragma omp for schedule(dynamic)
+      for (int64_t task = 0; task < n; ++task) body(task);
+    } else {
+      for (int64_t task = 0; task < n; ++task) body(task);
+    }
+  };
+
+  // 1. V[ξ][c][t] = (B^T d B)[ξ] for every input channel and tile of the group.
+  each(g.Ci * rows, [&](int64_t task) {
+    const int64_t c = task / rows, r = task % rows;
+    input_tile_row<Flip>(g, in + c * HW, ty0 + r, V + c * G + r * g.tiles_x, g.Ci * G, scratch);
+  });
+
+  // 2. M_ξ (Co x Gn) = W_ξ (Co x Ci) · V_ξ (Ci x Gn), one GEMM per position and column chunk.
+  const int64_t ncc = (Gn + kGemmCols - 1) / kGemmCols;
+  each(36 * ncc, [&](int64_t task) {
+    const int64_t xi = task / ncc, j0 = (task % ncc) * kGemmCols;
+    const int64_t jn = std::min(kGemmCols, Gn - j0);
+    const ConstStrided<T> u(U + xi * K * C, K, C, Eigen::OuterStride<>(C));
+    const ConstStrided<T> v(V + xi * g.Ci * G + j0, g.Ci, jn, Eigen::OuterStride<>(G));
+    Strided<T> m(M + xi * g.Co * G + j0, g.Co, jn, Eigen::OuterStride<>(G));
+    if constexpr (Backward)
+      m.noalias() = u.transpose() * v;
+    else
+      m.noalias() = u * v;
+  });
+
+  // 3. out tiles = A^T M A for every output channel and tile of the group.
+  each(g.Co * rows, [&](int64_t task) {
+    const int64_t k = task / rows, r = task % rows;
+    output_tile_row<Flip, Accumulate>(g, M + k * G + r * g.tiles_x, g.Co * G, ty0 + r, out + k * HW, scratch);
+  });
+}
+
+template <bool Backward, class T>
+void winograd_conv(const Geometry& g, const T* in, const T* U, T* out) {
   // Per-thread row scratch, allocated here so that running out of memory throws to the caller.
   std::vector<RowScratch<T>> scratches;
   scratches.reserve(static_cast<size_t>(omp_get_max_threads()));
   for (int i = 0; i < omp_get_max_threads(); ++i) scratches.emplace_back(g);
+  const int64_t tile_bytes = 36 * (g.Ci + g.Co) * static_cast<int64_t>(sizeof(T));
+
+  // Images of many tiles: each thread takes whole groups of kMinGroupTiles (rounded up to tile
+  // rows) with its own V and M: no barrier between groups.
+  const int64_t own_rows = std::min(g.tiles_y, (kMinGroupTiles + g.tiles_x - 1) / g.tiles_x);
+  const int64_t own_groups = (g.tiles_y + own_rows - 1) / own_rows;
+  if (own_groups >= kMinOwnGroups) {
+    const int64_t G = own_rows * g.tiles_x;
+    bool failed = false;
+#pragma omp parallel
+    {
+      RowScratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
+      T* V = nullptr;
+      try {
+        V = group_workspace<T>(static_cast<size_t>(G * tile_bytes / static_cast<int64_t>(sizeof(T))));
+      } catch (const std::bad_alloc&) {
+#pragma omp atomic write
+        failed = true;
+      }
+#pragma omp for schedule(dynamic)
+      for (int64_t grp = 0; grp < own_groups; ++grp) {
+        if (!V) continue;
+        const int64_t ty0 = grp * own_rows, rows = std::min(own_rows, g.tiles_y - ty0);
+        run_group<Backward, false>(g, in, U, out, ty0, rows, G, V, V + 36 * g.Ci * G, scratch);
+      }
+    }
+    if (failed) throw std::bad_alloc();
+    return;
+  }
+
+  // Few tiles (deep layers): groups as large as the budget allows, each split among the team.
+  const int64_t group_rows =
+      std::clamp<int64_t>(std::max(kGroupBytes / (tile_bytes * g.tiles_x), own_rows), 1, g.tiles_y);
+  const int64_t G = group_rows * g.tiles_x;
+  T* V = group_workspace<T>(static_cast<size_t>(G * tile_bytes / static_cast<int64_t>(sizeof(T))));
 #pragma omp parallel
   {
     RowScratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
-    for (int64_t ty0 = 0; ty0 < g.tiles_y; ty0 += group_rows) {
-      const int64_t rows = std::min(group_rows, g.tiles_y - ty0), Gn = rows * g.tiles_x;
-
-      // 1. V[ξ][c][t] = (B^T d B)[ξ] for every input channel and tile of the group.
-#pragma omp for schedule(dynamic)
-      for (int64_t task = 0; task < g.Ci * rows; ++task) {
-        const int64_t c = task / rows, r = task % rows;
-        input_tile_row<Flip>(g, in + c * HW, ty0 + r, V + c * G + r * g.tiles_x, g.Ci * G, scratch);
-      }
-
-      // 2. M_ξ (Co x Gn) = W_ξ (Co x Ci) · V_ξ (Ci x Gn), one GEMM per position and column chunk.
-      const int64_t ncc = (Gn + kGemmCols - 1) / kGemmCols;
-#pragma omp for schedule(dynamic)
-      for (int64_t task = 0; task < 36 * ncc; ++task) {
-        const int64_t xi = task / ncc, j0 = (task % ncc) * kGemmCols;
-        const int64_t jn = std::min(kGemmCols, Gn - j0);
-        const ConstStrided<T> u(U + xi * K * C, K, C, Eigen::OuterStride<>(C));
-        const ConstStrided<T> v(V + xi * g.Ci * G + j0, g.Ci, jn, Eigen::OuterStride<>(G));
-        Strided<T> m(M + xi * g.Co * G + j0, g.Co, jn, Eigen::OuterStride<>(G));
-        if constexpr (Backward)
-          m.noalias() = u.transpose() * v;
-        else
-          m.noalias() = u * v;
-      }
-
-      // 3. out tiles = A^T M A for every output channel and tile of the group.
-#pragma omp for schedule(dynamic)
-      for (int64_t task = 0; task < g.Co * rows; ++task) {
-        const int64_t k = task / rows, r = task % rows;
-        output_tile_row<Flip, Accumulate>(g, M + k * G + r * g.tiles_x, g.Co * G, ty0 + r,
-                                          out + k * HW, scratch);
-      }
-    }
+    for (int64_t ty0 = 0; ty0 < g.tiles_y; ty0 += group_rows)
+      run_group<Backward, true>(g, in, U, out, ty0, std::min(group_rows, g.tiles_y - ty0), G, V,
+                                V + 36 * g.Ci * G, scratch);
   }
 }
 
