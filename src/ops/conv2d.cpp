@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <string>
-#include <type_traits>
 
 namespace nst {
 
@@ -212,8 +211,7 @@ void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T
 
 template <class T>
 bool conv2d_uses_winograd(const ConvShape& s) {
-  if (!kernels::winograd_supports(s)) return false;
-  return std::is_same_v<T, double> || s.C >= 8;
+  return kernels::winograd_supports(s);
 }
 
 template <class T>

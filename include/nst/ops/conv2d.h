@@ -46,10 +46,10 @@ void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T
 // Im2col forces the reference path; Winograd throws std::invalid_argument on other shapes.
 enum class ConvAlgo { Auto, Im2col, Winograd };
 
-// Whether conv2d's ConvAlgo::Auto takes the Winograd path: R = 3 and pad = 1, and in float
-// C >= 8 (measured at 512 px: with 3 input channels im2col's 27-row GEMM is faster, from 8 on
-// Winograd is). In double, the type of the gradient checks, every R = 3, pad = 1 shape does,
-// so the finite-difference tests run through it.
+// Whether conv2d's ConvAlgo::Auto takes the Winograd path: every R = 3, pad = 1 shape, in
+// float and in double (so the gradient checks run through it). Measured at 512 px, 1 thread,
+// it is faster than im2col for every VGG19 layer, conv1_1 (C = 3) included: 23 vs 27 ms
+// forward, 30 vs 32 ms backward.
 template <class T>
 bool conv2d_uses_winograd(const ConvShape& s);
 
