@@ -58,7 +58,7 @@ TEST_CASE("fuzz corpora and crashes replay cleanly: decode_image") {
 }
 
 TEST_CASE("the JPEGs whose Huffman tables overflowed stb's tables is refused before stb sees it") {
-  for (const char* name : {"stb_jpeg_dht_over_256_codes", "stb_jpeg_dht_after_junk"}) {
+  for (const char* name : {"stb_jpeg_dht_over_256_codes", "stb_jpeg_dht_after_junk", "stb_jpeg_dht_after_stuffed_fill"}) {
     const auto bytes = read_bytes(kFuzz + "/crashes/decode_image/" + name);
     REQUIRE(!bytes.empty());
     CHECK_THROWS_WITH_AS(nst::decode_image(bytes.data(), bytes.size(), "x.jpg"),

@@ -171,6 +171,7 @@ void check_jpeg_huffman_tables(const std::string& name, const unsigned char* b, 
     if (i + 1 >= n) return;
     const unsigned char m = b[i + 1];
     i += 2;
+    if (m == 0x00) continue;                               // not a marker (stb stops here)
     if (m == 0xD9) return;                                 // EOI
     if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) continue;  // RSTn, TEM: no length
     if (i + 2 > n) return;
@@ -192,8 +193,24 @@ void check_jpeg_huffman_tables(const std::string& name, const unsigned char* b, 
       }
     }
     i += len;
-    if (m == 0xDA) {  // SOS: skip the entropy-coded data up to the next marker (not a stuffed 00 or RSTn)
-      while (i + 1 < n && !(b[i] == 0xFF && b[i + 1] != 0x00 && !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7))) ++i;
+    if (m == 0xDA) {
+      // SOS: skip the entropy-coded data as stb's bit reader does: 0xFF, any 0xFF fill bytes, then
+      // 0x00 is a data byte; then RSTn is part of the scan; anything else is the next marker.
+      while (i < n) {
+        if (b[i] != 0xFF) {
+          ++i;
+          continue;
+        }
+        size_t j = i + 1;
+        while (j < n && b[j] == 0xFF) ++j;
+        if (j >= n) return;
+        if (b[j] == 0x00 || (b[j] >= 0xD0 && b[j] <= 0xD7)) {
+          i = j + 1;
+          continue;
+        }
+        i = j - 1;  // the last 0xFF before the marker
+        break;
+      }
     }
   }
 }
