@@ -80,6 +80,13 @@ TEST_CASE("a PNG with empty IDAT chunks (stb would memcpy to NULL) decodes like 
   CHECK(got.rgb == want.rgb);
 }
 
+TEST_CASE("a tiny PNG whose IDAT declares gigabytes is refused before stb allocates them") {
+  const auto bytes = read_bytes(kFuzz + "/crashes/decode_image/stb_png_idat_length_past_eof_allocates_gigabytes");
+  REQUIRE(bytes.size() < 100);
+  CHECK_THROWS_WITH_AS(nst::decode_image(bytes.data(), bytes.size(), "x.png"),
+                       doctest::Contains("corrupt PNG: an IDAT chunk declares"), nst::ImageError);
+}
+
 TEST_CASE("fuzz corpora and crashes replay cleanly: load_safetensors") {
   CHECK(replay("load_safetensors", nst::fuzz::load_safetensors_input) >= 10);
   // The valid seed loads through the memfd path and holds what make_seeds.py wrote.

@@ -215,16 +215,26 @@ void check_jpeg_huffman_tables(const std::string& name, const unsigned char* b, 
   }
 }
 
-// stb_image 2.27 copies a zero-length first IDAT chunk with memcpy(NULL, src, 0), undefined
-// behaviour (found by fuzz/fuzz_decode_image under UBSan). Empty IDAT chunks carry nothing, so a
-// copy of the PNG without them decodes the same; returns an empty vector when there are none.
-std::vector<unsigned char> png_without_empty_idat(const unsigned char* b, size_t n) {
+// Two stb_image 2.27 problems with PNG chunks, both found by fuzz/fuzz_decode_image:
+//  - stb grows its IDAT buffer to a chunk's declared length before reading it, so a 70-byte file
+//    declaring a 2.8 GB IDAT makes it allocate gigabytes: an IDAT running past the end of the
+//    file is refused here;
+//  - a zero-length first IDAT makes stb call memcpy(NULL, src, 0), undefined behaviour: empty
+//    IDAT chunks carry nothing, so they are dropped from a copy of the PNG, which decodes the same.
+// Returns that copy, or an empty vector when nothing was dropped.
+std::vector<unsigned char> png_without_empty_idat(const std::string& name, const unsigned char* b, size_t n) {
   std::vector<unsigned char> out;
   size_t pos = 8, copied = 0;
   while (pos + 12 <= n) {
     const size_t len = be32(b + pos);
-    if (len > n - pos - 12) break;
-    if (len == 0 && std::memcmp(b + pos + 4, "IDAT", 4) == 0) {
+    const bool idat = std::memcmp(b + pos + 4, "IDAT", 4) == 0;
+    if (len > n - pos - 12) {
+      if (idat)
+        fail(name, "corrupt PNG: an IDAT chunk declares " + std::to_string(len) + " bytes, more than the " +
+                       std::to_string(n - pos - 12) + " left in the file");
+      break;
+    }
+    if (len == 0 && idat) {
       out.insert(out.end(), b + copied, b + pos);
       copied = pos + 12;
     }
@@ -303,7 +313,7 @@ Image decode_image(const unsigned char* bytes, size_t size, const std::string& n
   if (declared_size(fmt, bytes, size, &dw, &dh)) check_size(name, dw, dh, limits);
   if (fmt == Format::JPEG) check_jpeg_huffman_tables(name, bytes, size);
   std::vector<unsigned char> cleaned;
-  if (fmt == Format::PNG) cleaned = png_without_empty_idat(bytes, size);
+  if (fmt == Format::PNG) cleaned = png_without_empty_idat(name, bytes, size);
   if (!cleaned.empty()) {
     bytes = cleaned.data();
     len = static_cast<int>(cleaned.size());
