@@ -225,16 +225,16 @@ void check_jpeg_huffman_tables(const std::string& name, const unsigned char* b, 
 std::vector<unsigned char> png_without_empty_idat(const std::string& name, const unsigned char* b, size_t n) {
   std::vector<unsigned char> out;
   size_t pos = 8, copied = 0;
-  while (pos + 12 <= n) {
+  while (pos + 8 <= n) {  // a chunk: length, type, data, CRC
     const size_t len = be32(b + pos);
     const bool idat = std::memcmp(b + pos + 4, "IDAT", 4) == 0;
-    if (len > n - pos - 12) {
+    if (len > n - pos - 8) {
       if (idat)
         fail(name, "corrupt PNG: an IDAT chunk declares " + std::to_string(len) + " bytes, more than the " +
-                       std::to_string(n - pos - 12) + " left in the file");
+                       std::to_string(n - pos - 8) + " left in the file");
       break;
     }
-    if (len == 0 && idat) {
+    if (len == 0 && idat && pos + 12 <= n) {
       out.insert(out.end(), b + copied, b + pos);
       copied = pos + 12;
     }
