@@ -48,8 +48,8 @@ enum class ConvAlgo { Auto, Im2col, Winograd };
 
 // Whether conv2d's ConvAlgo::Auto takes the Winograd path: every R = 3, pad = 1 shape, in
 // float and in double (so the gradient checks run through it). Measured at 512 px, 1 thread,
-// it is faster than im2col for every VGG19 layer, conv1_1 (C = 3) included: 23 vs 27 ms
-// forward, 30 vs 32 ms backward.
+// it is 2.7-4x faster than im2col on every VGG19 layer but conv1_1 (C = 3), where it is only
+// level to 1.2x faster (29-23 vs 31-27 ms forward, 35-30 vs 36-32 ms backward).
 template <class T>
 bool conv2d_uses_winograd(const ConvShape& s);
 
