@@ -2,24 +2,17 @@
 #include <doctest/doctest.h>
 
 #include "nst/ops/conv2d.h"
+#include "support/compare.h"
 #include "support/gradcheck.h"
 
 #include <cmath>
 
 using namespace nst;
 using nst::test::random_tensor;
+using nst::testing::max_rel_diff;
 
 namespace {
 
-template <class T>
-double max_rel_diff(const Tensor<T>& a, const Tensor<T>& b) {
-  double scale = 0, diff = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
-  }
-  return diff / std::max(scale, 1e-30);
-}
 
 template <class T>
 void compare(const ConvShape& s, std::mt19937_64& rng, double tol) {

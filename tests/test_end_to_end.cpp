@@ -2,6 +2,7 @@
 // with a message where they are absent): a short run at a small size.
 #include <doctest/doctest.h>
 
+#include "support/shared_data.h"
 #include "nst/io/image.h"
 #include "nst/model/vgg19.h"
 #include "nst/style/stylize.h"
@@ -16,22 +17,10 @@
 #include <string>
 
 using namespace nst;
+using namespace nst::testing;
 
 namespace {
 
-const std::string kShared = NST_SHARED_DIR;
-const std::string kWeights = kShared + "/weights/vgg19-conv.safetensors";
-const std::string kContent = kShared + "/images/tubingen.jpg";
-const std::string kStyle = kShared + "/images/starry_night.jpg";
-
-bool have_real_data() {
-  for (const std::string& p : {kWeights, kContent, kStyle})
-    if (access(p.c_str(), R_OK) != 0) {
-      MESSAGE("skipped: " << p << " is absent (real weights and images live in ../shared)");
-      return false;
-    }
-  return true;
-}
 
 struct Run {
   StylizeResult result;

@@ -6,6 +6,7 @@
 //   kill -9 at random moments around the final write leaves the old file or a complete new one.
 #include <doctest/doctest.h>
 
+#include "support/shared_data.h"
 #include "cli/options.h"
 #include "nst/io/image.h"
 #include "support/safetensors_writer.h"
@@ -24,25 +25,13 @@
 #include <vector>
 
 using namespace nst;
+using namespace nst::testing;
 using nst::testing::Child;
 using nst::testing::Exit;
 using nst::testing::TempDir;
 
 namespace {
 
-const std::string kShared = NST_SHARED_DIR;
-const std::string kWeights = kShared + "/weights/vgg19-conv.safetensors";
-const std::string kContent = kShared + "/images/tubingen.jpg";
-const std::string kStyle = kShared + "/images/starry_night.jpg";
-
-bool have_real_data() {
-  for (const std::string& p : {kWeights, kContent, kStyle})
-    if (access(p.c_str(), R_OK) != 0) {
-      MESSAGE("skipped: " << p << " is absent (real weights and images live in ../shared)");
-      return false;
-    }
-  return true;
-}
 
 std::string read_all(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -5,6 +5,7 @@
 
 #include "nst/ops/conv2d.h"
 #include "nst/ops/winograd.h"
+#include "support/compare.h"
 #include "support/gradcheck.h"
 
 #include <omp.h>
@@ -14,19 +15,10 @@
 
 using namespace nst;
 using nst::test::random_tensor;
+using nst::testing::max_rel_diff;
 
 namespace {
 
-// max |a - b| / max |b|: errors measured against the size of the result.
-template <class T>
-double max_rel_diff(const Tensor<T>& a, const Tensor<T>& b) {
-  double scale = 0, diff = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
-  }
-  return diff / std::max(scale, 1e-30);
-}
 
 struct Errors {
   double forward = 0, backward = 0;
