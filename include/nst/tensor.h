@@ -87,6 +87,14 @@ class Tensor {
   std::vector<T, Eigen::aligned_allocator<T>> data_;
 };
 
+// Row-major matrix views with a row stride, for GEMMs on blocks of a tensor's buffer.
+template <class T>
+using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using Strided = Eigen::Map<RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <class T>
+using ConstStrided = Eigen::Map<const RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
 // Throws std::invalid_argument naming `op` unless `t` is 4-D (NCHW).
 void require_nchw(const Shape& s, const char* op);
 // Throws std::invalid_argument naming `op` unless the two shapes are equal.

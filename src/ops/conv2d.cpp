@@ -154,13 +154,6 @@ void col2im_rows(const ConvShape& s, const T* dcol, int64_t oy0, int64_t rows, T
   }
 }
 
-template <class T>
-using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using Strided = Eigen::Map<RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using ConstStrided = Eigen::Map<const RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-
 }  // namespace
 
 template <class T>

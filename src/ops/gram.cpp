@@ -5,13 +5,6 @@
 namespace nst {
 
 namespace {
-template <class T>
-using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using Strided = Eigen::Map<RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using ConstStrided = Eigen::Map<const RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-
 // Work is cut by shape only (never by thread count): rows of G, columns of dF.
 constexpr int64_t kGramRows = 32;
 constexpr int64_t kGradCols = 1024;

@@ -185,13 +185,6 @@ void output_tile_row(const Geometry& g, const T* M, int64_t xi_stride, int64_t t
   }
 }
 
-template <class T>
-using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-template <class T>
-using Strided = Eigen::Map<RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <class T>
-using ConstStrided = Eigen::Map<const RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-
 // Scratch of the calling thread for V and M of one group, kept between calls.
 template <class T>
 T* group_workspace(size_t n) {
