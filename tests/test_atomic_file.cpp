@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
 #include "nst/io/atomic_file.h"
 
 namespace fs = std::filesystem;
@@ -24,29 +25,7 @@ using nst::write_file_atomically;
 
 namespace {
 
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/nst_atomic_XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(::mkdtemp(buf.data()) != nullptr);
-    path = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-  std::set<std::string> list() const {
-    std::set<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.insert(e.path().filename().string());
-    return names;
-  }
-};
+using nst::testing::TempDir;
 
 std::vector<unsigned char> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
 
