@@ -21,6 +21,7 @@
 //                  [--layer-ref] [--history-fill] [--weights F] [--content F] [--style F]
 //        bench_nst --compare --size S --threads T --iters N [--dump DIR] [--init content|random]
 //          (one process, for compare_pytorch.py: per-iteration losses and times, RSS)
+#include "nst/heap.h"
 #include "nst/io/image.h"
 #include "nst/model/preprocess.h"
 #include "nst/model/vgg19.h"
@@ -72,6 +73,7 @@ struct Options {
   int iters = 6;     // L-BFGS iterations per configuration
   int warmup = 2;    // leading L-BFGS iterations left out of the median
   bool layers = true;
+  bool system_heap = false;  // skip retain_freed_memory (to measure what it saves)
   bool layer_ref = false;     // also time the im2col reference kernels per layer
   bool history_fill = false;  // run history + 3 iterations so the L-BFGS history is full
   bool full_check = true;     // fast path vs im2col on the full layer shapes (first thread count)
@@ -128,6 +130,7 @@ void usage() {
       "  --svg FILE        write the thread-scaling plot\n"
       "  --resize MODE     square (center crop, size x size; default) or longest (longest side = size)\n"
       "  --no-layers       skip the per-layer timings\n"
+      "  --system-heap     leave glibc's heap policy as it is (no nst::retain_freed_memory)\n"
       "  --layer-ref       also time the im2col reference kernels per layer\n"
       "  --no-full-check   skip the fast-vs-im2col check on full layer shapes\n"
       "  --history-fill    run history+3 L-BFGS iterations (peak RSS with a full history)\n"
@@ -174,6 +177,8 @@ Options parse(int argc, char** argv) {
       if (o.resize != "square" && o.resize != "longest") die("--resize: square or longest");
     } else if (a == "--no-layers") {
       o.layers = false;
+    } else if (a == "--system-heap") {
+      o.system_heap = true;
     } else if (a == "--layer-ref") {
       o.layer_ref = true;
     } else if (a == "--no-full-check") {
@@ -651,6 +656,7 @@ Result run_config(const Options& o, const char* self, int size, int threads, boo
                                 "--warmup", std::to_string(o.warmup), "--resize", o.resize, "--weights", o.weights,
                                 "--content", o.content, "--style", o.style};
   if (!o.layers) args.push_back("--no-layers");
+  if (o.system_heap) args.push_back("--system-heap");
   if (o.layer_ref) args.push_back("--layer-ref");
   if (!full_check) args.push_back("--no-full-check");
   if (o.history_fill) args.push_back("--history-fill");
@@ -908,6 +914,7 @@ int run_parent(const Options& o, const char* self) {
 int main(int argc, char** argv) {
   try {
     const Options o = parse(argc, argv);
+    if (!o.system_heap) retain_freed_memory();  // as the nst command does
     if (o.child) return run_child(o);
     if (o.compare) return run_compare(o);
     return run_parent(o, argv[0]);

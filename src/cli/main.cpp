@@ -1,6 +1,7 @@
 // nst: stylize an image from the command line. See README.md for the options.
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "nst/heap.h"
 #include "nst/io/atomic_file.h"
 #include "nst/io/image.h"
 #include "nst/io/safetensors.h"
@@ -140,6 +141,7 @@ int run(const Options& opt) {
 
 int main(int argc, char** argv) {
   install_signal_handlers();
+  retain_freed_memory();  // every evaluation reuses the previous one's blocks (nst/heap.h)
   Options opt;
   try {
     std::string text;
