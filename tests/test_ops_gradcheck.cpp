@@ -52,6 +52,55 @@ TEST_CASE("conv2d input gradient, several kernel sizes, paddings and channel cou
   }
 }
 
+TEST_CASE("conv2d_bias_relu gradient, Winograd and im2col paths, pre-activations off the kink") {
+  std::mt19937_64 rng(16);
+  struct Case { int64_t N, C, H, W, K, R, pad; ConvAlgo algo; };
+  for (const Case c : {Case{2, 3, 5, 6, 4, 3, 1, ConvAlgo::Auto}, Case{1, 2, 7, 5, 3, 3, 1, ConvAlgo::Im2col},
+                       Case{1, 2, 6, 5, 3, 5, 2, ConvAlgo::Auto}}) {
+    CAPTURE(c.R);
+    auto w = std::make_shared<const ConvWeights<double>>(
+        std::make_shared<const Tensor<double>>(random_tensor<double>({c.K, c.C, c.R, c.R}, rng)));
+    auto b = std::make_shared<const Tensor<double>>(random_tensor<double>({c.K}, rng));
+    const Tensor<double> x = random_tensor<double>({c.N, c.C, c.H, c.W}, rng);
+    // A step of h moves a pre-activation by at most h·Σ|w| < 1e-4: stay further from 0.
+    const Tensor<double> pre = bias_add(conv2d(constant(x), w, c.pad, c.algo), b).value();
+    double margin = 1e300;
+    int64_t positive = 0;
+    for (int64_t i = 0; i < pre.numel(); ++i) {
+      margin = std::min(margin, std::abs(pre[i]));
+      positive += pre[i] > 0;
+    }
+    REQUIRE(margin > 1e-4);
+    CHECK(positive > 0);  // both sides of the ReLU are exercised
+    CHECK(positive < pre.numel());
+    require_ok(check_gradients([&](const auto& v) { return conv2d_bias_relu(v[0], w, b, c.pad, c.algo); }, {x}));
+  }
+}
+
+TEST_CASE("ops that overwrite a fresh gradient add to one that already holds a value") {
+  // x feeds the same op twice: the first backward finds x's gradient empty and overwrites it,
+  // the second must add. Odd sizes cover the row and column floor-mode pooling leaves out.
+  std::mt19937_64 rng(17);
+  const Shape s{1, 3, 5, 7};
+  auto b = std::make_shared<const Tensor<double>>(random_tensor<double>({3}, rng));
+  auto w = std::make_shared<const ConvWeights<double>>(
+      std::make_shared<const Tensor<double>>(random_tensor<double>({4, 3, 3, 3}, rng)));
+  auto wb = std::make_shared<const Tensor<double>>(Tensor<double>({4}, 5.0));  // pre-activations > 0
+  auto twice = [](auto op) {
+    return [op](const std::vector<Var<double>>& v) { return sum<double>({op(v[0]), op(v[0])}); };
+  };
+  const Tensor<double> distinct = distinct_values(s, rng), away = random_away_from_zero(s, rng);
+  const Tensor<double> small = random_tensor<double>(s, rng, -0.1, 0.1);
+  require_ok(check_gradients(twice([](const Var<double>& x) { return relu(x); }), {away}));
+  require_ok(check_gradients(twice([&](const Var<double>& x) { return bias_add(x, b); }), {distinct}));
+  require_ok(check_gradients(twice([](const Var<double>& x) { return max_pool2(x); }), {distinct}));
+  require_ok(check_gradients(twice([](const Var<double>& x) { return avg_pool2(x); }), {distinct}));
+  require_ok(check_gradients(twice([](const Var<double>& x) { return gram(x); }), {distinct}));
+  require_ok(check_gradients(twice([&](const Var<double>& x) { return conv2d(x, w, 1); }), {distinct}));
+  require_ok(check_gradients(twice([&](const Var<double>& x) { return conv2d(x, w, 1, ConvAlgo::Im2col); }), {distinct}));
+  require_ok(check_gradients(twice([&](const Var<double>& x) { return conv2d_bias_relu(x, w, wb, 1); }), {small}));
+}
+
 TEST_CASE("bias_add gradient") {
   std::mt19937_64 rng(8);
   auto b = std::make_shared<const Tensor<double>>(random_tensor<double>({3}, rng));

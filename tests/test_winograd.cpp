@@ -4,14 +4,17 @@
 #include <doctest/doctest.h>
 
 #include "nst/ops/conv2d.h"
+#include "nst/ops/elementwise.h"
 #include "nst/ops/winograd.h"
 #include "support/compare.h"
 #include "support/gradcheck.h"
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 using namespace nst;
 using nst::test::random_tensor;
@@ -44,7 +47,7 @@ Errors compare(const ConvShape& s, std::mt19937_64& rng, bool im2col_reference =
   }
 
   const Tensor<T> xt = x.cast<T>(), wt = w.cast<T>(), dyt = dy.cast<T>();
-  std::vector<T, Eigen::aligned_allocator<T>> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
+  Buffer<T> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
   kernels::winograd_transform_weights(s.K, s.C, wt.data(), U.data());
   Tensor<T> y({s.K, s.H, s.W}, T(123));  // overwritten
   kernels::conv3x3_forward_winograd(s, xt.data(), U.data(), y.data());
@@ -150,7 +153,7 @@ TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like l
     const Tensor<float> x = random_tensor<float>({s.C, s.H, s.W}, rng);
     const Tensor<float> w = random_tensor<float>({s.K, s.C, 3, 3}, rng, -0.1, 0.1);
     const Tensor<float> dy = random_tensor<float>({s.K, s.H, s.W}, rng);
-    std::vector<float, Eigen::aligned_allocator<float>> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
+    Buffer<float> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
     kernels::winograd_transform_weights(s.K, s.C, w.data(), U.data());
     const int saved = omp_get_max_threads();
     std::vector<Tensor<float>> ys, dxs;
@@ -169,4 +172,97 @@ TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like l
       CHECK(std::memcmp(dxs[0].data(), dxs[i].data(), sizeof(float) * static_cast<size_t>(dxs[0].numel())) == 0);
     }
   }
+}
+
+namespace {
+
+// The fused epilogue and the masked, overwriting backward against the unfused reference in
+// double: naive conv, + bias, ReLU; and the naive backward of dy ⊙ (pre > 0).
+template <class T>
+void check_fused(const ConvShape& s, std::mt19937_64& rng, double tolerance) {
+  const Tensor<double> x = random_tensor<double>({s.C, s.H, s.W}, rng);
+  const Tensor<double> w = random_tensor<double>({s.K, s.C, 3, 3}, rng);
+  const Tensor<double> b = random_tensor<double>({s.K}, rng);
+  const Tensor<double> dy = random_tensor<double>({s.K, s.H, s.W}, rng);
+  const int64_t HW = s.H * s.W;
+  Tensor<double> pre({s.K, s.H, s.W}), y_ref({s.K, s.H, s.W}), dx_ref({s.C, s.H, s.W}), dy_masked = dy;
+  kernels::conv2d_forward_naive(s, x.data(), w.data(), pre.data());
+  for (int64_t i = 0; i < pre.numel(); ++i) {
+    pre[i] += b[i / HW];
+    y_ref[i] = std::max(pre[i], 0.0);
+    if (!(pre[i] > 0)) dy_masked[i] = 0;
+  }
+  kernels::conv2d_backward_input_naive(s, dy_masked.data(), w.data(), dx_ref.data());
+
+  const Tensor<T> xt = x.cast<T>(), wt = w.cast<T>(), bt = b.cast<T>(), dyt = dy.cast<T>();
+  Buffer<T> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
+  kernels::winograd_transform_weights(s.K, s.C, wt.data(), U.data());
+  Tensor<T> y({s.K, s.H, s.W}, T(123));
+  Buffer<uint8_t> mask(static_cast<size_t>(y.numel()), 7);
+  kernels::ConvEpilogue<T> epi;
+  epi.bias = bt.data();
+  epi.relu = true;
+  epi.mask = mask.data();
+  kernels::conv3x3_forward_winograd(s, xt.data(), U.data(), y.data(), epi);
+  CHECK(max_rel_diff(y.template cast<double>(), y_ref) < tolerance);
+  // The mask is the sign of the pre-activation wherever rounding cannot flip it.
+  double max_pre = 0;
+  for (int64_t i = 0; i < pre.numel(); ++i) max_pre = std::max(max_pre, std::abs(pre[i]));
+  int64_t wrong = 0, checked = 0;
+  for (int64_t i = 0; i < pre.numel(); ++i) {
+    if (std::abs(pre[i]) < 1e-3 * max_pre) continue;
+    ++checked;
+    wrong += mask[static_cast<size_t>(i)] != (pre[i] > 0 ? 1 : 0);
+  }
+  CHECK(checked > pre.numel() / 2);
+  CHECK(wrong == 0);
+
+  // Backward through the reference's own mask, overwriting a buffer full of NaN.
+  Buffer<uint8_t> ref_mask(static_cast<size_t>(pre.numel()));
+  for (int64_t i = 0; i < pre.numel(); ++i) ref_mask[static_cast<size_t>(i)] = pre[i] > 0;
+  Tensor<T> dx({s.C, s.H, s.W}, std::numeric_limits<T>::quiet_NaN());
+  kernels::conv3x3_backward_input_winograd(s, dyt.data(), U.data(), dx.data(), ref_mask.data(),
+                                           /*accumulate=*/false);
+  CHECK(max_rel_diff(dx.template cast<double>(), dx_ref) < tolerance);
+}
+
+}  // namespace
+
+TEST_CASE("winograd epilogue (bias, ReLU, mask) and masked overwriting backward match the unfused ops") {
+  std::mt19937_64 rng(65);
+  std::uniform_int_distribution<int64_t> dim(1, 23);
+  for (int trial = 0; trial < 12; ++trial) {
+    const ConvShape s = shape(1 + trial % 7, dim(rng), dim(rng), 1 + (trial * 5) % 9);
+    CAPTURE(s.C); CAPTURE(s.K); CAPTURE(s.H); CAPTURE(s.W);
+    check_fused<double>(s, rng, 1e-12);
+    check_fused<float>(s, rng, 1e-4);
+  }
+  // Several groups, split among threads and taken whole.
+  check_fused<float>(shape(8, 200, 180, 12), rng, 1e-4);
+  check_fused<float>(shape(70, 45, 33, 37), rng, 1e-4);
+}
+
+TEST_CASE("conv2d_bias_relu equals relu(bias_add(conv2d)) on both paths, and checks its bias") {
+  std::mt19937_64 rng(66);
+  struct Case { int64_t N, C, H, W, K, R, pad; ConvAlgo algo; };
+  for (const Case c : {Case{2, 5, 9, 11, 7, 3, 1, ConvAlgo::Auto}, Case{1, 4, 8, 6, 3, 3, 1, ConvAlgo::Im2col},
+                       Case{2, 3, 7, 5, 4, 5, 2, ConvAlgo::Auto}}) {
+    CAPTURE(c.R);
+    auto w = std::make_shared<const ConvWeights<double>>(
+        std::make_shared<const Tensor<double>>(random_tensor<double>({c.K, c.C, c.R, c.R}, rng)));
+    auto b = std::make_shared<const Tensor<double>>(random_tensor<double>({c.K}, rng));
+    const Tensor<double> xd = random_tensor<double>({c.N, c.C, c.H, c.W}, rng);
+    const Tensor<double> seed = random_tensor<double>({c.N, c.K, c.H, c.W}, rng);
+    Var<double> x1 = leaf(xd, true), x2 = leaf(xd, true);
+    Var<double> fused = conv2d_bias_relu(x1, w, b, c.pad, c.algo);
+    Var<double> plain = relu(bias_add(conv2d(x2, w, c.pad, c.algo), b));
+    CHECK(max_rel_diff(fused.value(), plain.value()) < 1e-12);
+    backward(fused, seed);
+    backward(plain, seed);
+    CHECK(max_rel_diff(x1.grad(), x2.grad()) < 1e-12);
+  }
+  Var<float> x = constant(Tensor<float>({1, 3, 8, 8}));
+  auto w3 = std::make_shared<const ConvWeights<float>>(std::make_shared<const Tensor<float>>(Shape{2, 3, 3, 3}));
+  CHECK_THROWS_AS(conv2d_bias_relu(x, w3, std::make_shared<const Tensor<float>>(Shape{3}), 1), std::invalid_argument);
+  CHECK_THROWS_AS(conv2d_bias_relu(x, w3, std::shared_ptr<const Tensor<float>>(), 1), std::invalid_argument);
 }

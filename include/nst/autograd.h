@@ -36,6 +36,14 @@ struct Node {
     if (grad.empty() && shape_numel(shape) > 0) grad = Tensor<T>(shape);
     return grad;
   }
+  // For a backward that writes every element of this gradient: true when no gradient has
+  // flowed in yet, after allocating `grad` uninitialized (overwrite it: no zero-filling pass);
+  // false when one has (add into `grad`).
+  bool claim_fresh_grad() {
+    if (!grad.empty()) return false;
+    grad = Tensor<T>::uninitialized(shape);
+    return true;
+  }
 };
 
 template <class T>

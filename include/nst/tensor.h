@@ -9,11 +9,42 @@
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nst {
 
 using Shape = std::vector<int64_t>;
+
+// Eigen's aligned allocator, except that growing a vector without a value leaves the new
+// elements default-initialized (uninitialized for float and double): tensors that a kernel
+// overwrites completely skip a zero-filling pass over memory.
+template <class T>
+struct UninitAllocator : Eigen::aligned_allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = UninitAllocator<U>;
+  };
+  UninitAllocator() = default;
+  template <class U>
+  UninitAllocator(const UninitAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(noexcept(U())) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+template <class T, class U>
+bool operator==(const UninitAllocator<T>&, const UninitAllocator<U>&) { return true; }
+template <class T, class U>
+bool operator!=(const UninitAllocator<T>&, const UninitAllocator<U>&) { return false; }
+
+// The storage of tensors and kernel workspaces.
+template <class T>
+using Buffer = std::vector<T, UninitAllocator<T>>;
 
 // "[1,64,32,32]": for error messages.
 std::string shape_str(const Shape& s);
@@ -31,11 +62,19 @@ class Tensor {
   explicit Tensor(Shape shape, T fill = T(0)) : shape_(std::move(shape)) {
     data_.assign(static_cast<size_t>(shape_numel(shape_)), fill);
   }
-  Tensor(Shape shape, std::vector<T, Eigen::aligned_allocator<T>> data)
+  Tensor(Shape shape, Buffer<T> data)
       : shape_(std::move(shape)), data_(std::move(data)) {
     if (static_cast<int64_t>(data_.size()) != shape_numel(shape_))
       throw std::invalid_argument("Tensor: " + std::to_string(data_.size()) +
                                   " values do not fill shape " + shape_str(shape_));
+  }
+
+  // A tensor whose values are unspecified: for outputs a kernel overwrites completely.
+  static Tensor uninitialized(Shape shape) {
+    Tensor t;
+    t.data_.resize(static_cast<size_t>(shape_numel(shape)));
+    t.shape_ = std::move(shape);
+    return t;
   }
 
   const Shape& shape() const { return shape_; }
@@ -72,7 +111,8 @@ class Tensor {
   // Element-wise conversion (float <-> double) for checks and I/O.
   template <class U>
   Tensor<U> cast() const {
-    std::vector<U, Eigen::aligned_allocator<U>> out(data_.begin(), data_.end());
+    Buffer<U> out(data_.size());
+    for (size_t i = 0; i < data_.size(); ++i) out[i] = static_cast<U>(data_[i]);
     return Tensor<U>(shape_, std::move(out));
   }
 
@@ -84,7 +124,7 @@ class Tensor {
   }
 
   Shape shape_;
-  std::vector<T, Eigen::aligned_allocator<T>> data_;
+  Buffer<T> data_;
 };
 
 // Row-major matrix views with a row stride, for GEMMs on blocks of a tensor's buffer.

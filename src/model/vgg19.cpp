@@ -116,14 +116,21 @@ std::map<std::string, Var<T>> Vgg19<T>::forward(const Var<T>& x, const std::vect
     const std::string& name = names[i];
     if (name.rfind("conv", 0) == 0) {
       const Conv& c = convs[static_cast<size_t>(conv)];
-      h = bias_add(c.prepared ? conv2d(h, c.prepared, 1) : conv2d(h, c.weight, 1), c.bias);
       ++conv;
+      auto weights = c.prepared ? c.prepared : std::make_shared<const ConvWeights<T>>(c.weight);
+      // conv + ReLU as one op, unless the conv's own output is wanted.
+      if (!want[i] && i + 1 <= deepest && names[i + 1].rfind("relu", 0) == 0) {
+        h = conv2d_bias_relu(h, weights, c.bias, 1);
+        ++i;
+      } else {
+        h = bias_add(conv2d(h, weights, 1), c.bias);
+      }
     } else if (name.rfind("relu", 0) == 0) {
       h = relu(h);
     } else {
       h = pooling == Pooling::Max ? max_pool2(h) : avg_pool2(h);
     }
-    if (want[i]) out[name] = h;
+    if (want[i]) out[names[i]] = h;  // names[i], not name: a fused ReLU moved i on
   }
   return out;
 }

@@ -160,7 +160,7 @@ template <class T>
 void conv2d_forward_im2col(const ConvShape& s, const T* x, const T* w, T* y) {
   const Plan p = make_plan<T>(s);
   const int64_t OH = s.OH(), OW = s.OW(), HW = OH * OW;
-  std::vector<T, Eigen::aligned_allocator<T>> col(static_cast<size_t>(p.crr * p.group_rows * OW));
+  Buffer<T> col(static_cast<size_t>(p.crr * p.group_rows * OW));
   const ConstStrided<T> wm(w, s.K, p.crr, Eigen::OuterStride<>(p.crr));
   for (int64_t oy0 = 0; oy0 < OH; oy0 += p.group_rows) {
     const int64_t rows = std::min(p.group_rows, OH - oy0), cols = rows * OW;
@@ -182,7 +182,7 @@ template <class T>
 void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T* dx) {
   const Plan p = make_plan<T>(s);
   const int64_t OH = s.OH(), OW = s.OW(), HW = OH * OW;
-  std::vector<T, Eigen::aligned_allocator<T>> dcol(static_cast<size_t>(p.crr * p.group_rows * OW));
+  Buffer<T> dcol(static_cast<size_t>(p.crr * p.group_rows * OW));
   const ConstStrided<T> wm(w, s.K, p.crr, Eigen::OuterStride<>(p.crr));
   for (int64_t oy0 = 0; oy0 < OH; oy0 += p.group_rows) {
     const int64_t rows = std::min(p.group_rows, OH - oy0), cols = rows * OW;
@@ -201,6 +201,22 @@ void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T
 }
 
 }  // namespace kernels
+
+template <class T>
+void kernels::apply_epilogue(int64_t K, int64_t HW, T* y, const ConvEpilogue<T>& epi) {
+  if (epi.mask && !epi.relu) throw std::invalid_argument("conv epilogue: a mask needs relu");
+  if (!epi.bias && !epi.relu) return;
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < K; ++k) {
+    T* v = y + k * HW;
+    const T b = epi.bias ? epi.bias[k] : T(0);
+    for (int64_t i = 0; i < HW; ++i) {
+      const T u = v[i] + b;
+      if (epi.mask) epi.mask[k * HW + i] = u > T(0);
+      v[i] = epi.relu && !(u > T(0)) ? T(0) : u;
+    }
+  }
+}
 
 template <class T>
 bool conv2d_uses_winograd(const ConvShape& s) {
@@ -227,33 +243,77 @@ const T* ConvWeights<T>::winograd() const {
   return u_.data();
 }
 
+namespace {
+
+// conv2d, with bias and ReLU fused in when given (conv2d_bias_relu).
 template <class T>
-Var<T> conv2d(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, int64_t pad, ConvAlgo algo) {
+Var<T> conv_op(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, std::shared_ptr<const Tensor<T>> bias,
+               bool relu, int64_t pad, ConvAlgo algo) {
   if (!w) throw std::invalid_argument("conv2d: no weights");
   const ConvShape s = conv_shape(x.shape(), w->tensor().shape(), pad);
+  if (bias && bias->shape() != Shape{s.K})
+    throw std::invalid_argument("conv2d: bias " + shape_str(bias->shape()) + " does not fit " +
+                                std::to_string(s.K) + " output channels");
   const bool wino = algo == ConvAlgo::Winograd || (algo == ConvAlgo::Auto && conv2d_uses_winograd<T>(s));
   if (wino && !kernels::winograd_supports(s))
     throw std::invalid_argument("conv2d: Winograd needs a 3x3 kernel with padding 1");
   const int64_t N = x.shape()[0];
   const int64_t in_size = s.C * s.H * s.W, out_size = s.K * s.OH() * s.OW();
-  Tensor<T> y({N, s.K, s.OH(), s.OW()});
+  Tensor<T> y = Tensor<T>::uninitialized({N, s.K, s.OH(), s.OW()});
+  // The ReLU mask the backward reads: only when there will be a backward.
+  std::shared_ptr<Buffer<uint8_t>> mask;
+  if (relu && x.requires_grad()) mask = std::make_shared<Buffer<uint8_t>>(static_cast<size_t>(N * out_size));
   for (int64_t n = 0; n < N; ++n) {
     const T* xn = x.value().data() + n * in_size;
-    if (wino)
-      kernels::conv3x3_forward_winograd(s, xn, w->winograd(), y.data() + n * out_size);
-    else
-      kernels::conv2d_forward_im2col(s, xn, w->tensor().data(), y.data() + n * out_size);
-  }
-  return make_result<T>(std::move(y), {x.node()}, [s, w, wino, N, in_size, out_size](const Tensor<T>& g, Node<T>& self) {
-    T* dx = self.inputs[0]->grad_buffer().data();
-    for (int64_t n = 0; n < N; ++n) {
-      if (wino)
-        kernels::conv3x3_backward_input_winograd(s, g.data() + n * out_size, w->winograd(), dx + n * in_size);
-      else
-        kernels::conv2d_backward_input_im2col(s, g.data() + n * out_size, w->tensor().data(),
-                                              dx + n * in_size);
+    T* yn = y.data() + n * out_size;
+    kernels::ConvEpilogue<T> epi;
+    epi.bias = bias ? bias->data() : nullptr;
+    epi.relu = relu;
+    epi.mask = mask ? mask->data() + n * out_size : nullptr;
+    if (wino) {
+      kernels::conv3x3_forward_winograd(s, xn, w->winograd(), yn, epi);
+    } else {
+      kernels::conv2d_forward_im2col(s, xn, w->tensor().data(), yn);
+      kernels::apply_epilogue(s.K, s.OH() * s.OW(), yn, epi);
     }
+  }
+  return make_result<T>(std::move(y), {x.node()}, [s, w, wino, N, in_size, out_size, mask](const Tensor<T>& g, Node<T>& self) {
+    Node<T>& src = *self.inputs[0];
+    const bool fresh = src.claim_fresh_grad();
+    T* dx = src.grad.data();
+    if (wino) {
+      for (int64_t n = 0; n < N; ++n)
+        kernels::conv3x3_backward_input_winograd(s, g.data() + n * out_size, w->winograd(), dx + n * in_size,
+                                                 mask ? mask->data() + n * out_size : nullptr, !fresh);
+      return;
+    }
+    // im2col accumulates: start from zero, and apply the mask as a pass of its own.
+    if (fresh) std::fill(dx, dx + N * in_size, T(0));
+    const T* gp = g.data();
+    Tensor<T> masked;
+    if (mask) {
+      masked = Tensor<T>::uninitialized(g.shape());
+      const uint8_t* m = mask->data();
+      for (int64_t i = 0; i < g.numel(); ++i) masked[i] = m[i] ? g[i] : T(0);
+      gp = masked.data();
+    }
+    for (int64_t n = 0; n < N; ++n)
+      kernels::conv2d_backward_input_im2col(s, gp + n * out_size, w->tensor().data(), dx + n * in_size);
   });
+}
+
+}  // namespace
+
+template <class T>
+Var<T> conv2d(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, int64_t pad, ConvAlgo algo) {
+  return conv_op<T>(x, std::move(w), nullptr, false, pad, algo);
+}
+
+template <class T>
+Var<T> conv2d_bias_relu(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w,
+                        std::shared_ptr<const Tensor<T>> bias, int64_t pad, ConvAlgo algo) {
+  if (!bias) throw std::invalid_argument("conv2d_bias_relu: no bias");
+  return conv_op<T>(x, std::move(w), std::move(bias), true, pad, algo);
 }
 
 template <class T>
@@ -274,7 +334,10 @@ Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad, 
   template class ConvWeights<T>;                                                              \
   template Var<T> conv2d<T>(const Var<T>&, std::shared_ptr<const ConvWeights<T>>, int64_t,     \
                             ConvAlgo);                                                         \
-  template Var<T> conv2d<T>(const Var<T>&, std::shared_ptr<const Tensor<T>>, int64_t, ConvAlgo);
+  template Var<T> conv2d<T>(const Var<T>&, std::shared_ptr<const Tensor<T>>, int64_t, ConvAlgo); \
+  template void kernels::apply_epilogue<T>(int64_t, int64_t, T*, const kernels::ConvEpilogue<T>&); \
+  template Var<T> conv2d_bias_relu<T>(const Var<T>&, std::shared_ptr<const ConvWeights<T>>,       \
+                                      std::shared_ptr<const Tensor<T>>, int64_t, ConvAlgo);
 NST_INSTANTIATE(float)
 NST_INSTANTIATE(double)
 #undef NST_INSTANTIATE

@@ -11,7 +11,7 @@ Var<T> bias_add(const Var<T>& x, std::shared_ptr<const Tensor<T>> b) {
   if (!b || b->shape() != Shape{C})
     throw std::invalid_argument("bias_add: bias " + (b ? shape_str(b->shape()) : "null") +
                                 " does not fit input " + shape_str(x.shape()));
-  Tensor<T> y(x.shape());
+  Tensor<T> y = Tensor<T>::uninitialized(x.shape());
   const T* in = x.value().data();
 #pragma omp parallel for schedule(static)
   for (int64_t nc = 0; nc < N * C; ++nc) {
@@ -19,10 +19,12 @@ Var<T> bias_add(const Var<T>& x, std::shared_ptr<const Tensor<T>> b) {
     for (int64_t i = nc * HW; i < (nc + 1) * HW; ++i) y[i] = in[i] + bc;
   }
   return make_result<T>(std::move(y), {x.node()}, [](const Tensor<T>& g, Node<T>& self) {
-    Tensor<T>& dx = self.inputs[0]->grad_buffer();
+    Node<T>& src = *self.inputs[0];
+    const bool fresh = src.claim_fresh_grad();
+    Tensor<T>& dx = src.grad;
     const int64_t n = g.numel();
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) dx[i] += g[i];
+    for (int64_t i = 0; i < n; ++i) dx[i] = fresh ? g[i] : dx[i] + g[i];
   });
 }
 
@@ -30,8 +32,8 @@ template <class T>
 Var<T> relu(const Var<T>& x) {
   const Tensor<T>& in = x.value();
   const int64_t n = in.numel();
-  Tensor<T> y(in.shape());
-  auto mask = std::make_shared<std::vector<uint8_t>>(x.requires_grad() ? static_cast<size_t>(n) : 0);
+  Tensor<T> y = Tensor<T>::uninitialized(in.shape());
+  auto mask = std::make_shared<Buffer<uint8_t>>(x.requires_grad() ? static_cast<size_t>(n) : 0);
   uint8_t* m = mask->data();
   const bool keep = x.requires_grad();
 #pragma omp parallel for schedule(static)
@@ -41,12 +43,16 @@ Var<T> relu(const Var<T>& x) {
     if (keep) m[i] = pos;
   }
   return make_result<T>(std::move(y), {x.node()}, [mask](const Tensor<T>& g, Node<T>& self) {
-    Tensor<T>& dx = self.inputs[0]->grad_buffer();
+    Node<T>& src = *self.inputs[0];
+    const bool fresh = src.claim_fresh_grad();
+    Tensor<T>& dx = src.grad;
     const uint8_t* mm = mask->data();
     const int64_t count = g.numel();
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < count; ++i)
-      if (mm[i]) dx[i] += g[i];
+    for (int64_t i = 0; i < count; ++i) {
+      const T gi = mm[i] ? g[i] : T(0);
+      dx[i] = fresh ? gi : dx[i] + gi;
+    }
   });
 }
 

@@ -16,7 +16,7 @@ Var<T> gram(const Var<T>& x) {
   const int64_t N = x.shape()[0], C = x.shape()[1], HW = x.shape()[2] * x.shape()[3];
   if (C * HW == 0) throw std::invalid_argument("gram: empty input " + shape_str(x.shape()));
   const T norm = T(1) / static_cast<T>(C * HW);
-  Tensor<T> g({N, C, C});
+  Tensor<T> g = Tensor<T>::uninitialized({N, C, C});
   for (int64_t n = 0; n < N; ++n) {
     const ConstStrided<T> f(x.value().data() + n * C * HW, C, HW, Eigen::OuterStride<>(HW));
     const int64_t blocks = (C + kGramRows - 1) / kGramRows;
@@ -30,7 +30,9 @@ Var<T> gram(const Var<T>& x) {
   // dF = (dG + dGᵀ) F / (C·H·W): the backward reads the input features.
   auto feats = x.value_ptr();
   return make_result<T>(std::move(g), {x.node()}, [feats, N, C, HW, norm](const Tensor<T>& dg, Node<T>& self) {
-    T* dx = self.inputs[0]->grad_buffer().data();
+    Node<T>& src = *self.inputs[0];
+    const bool fresh = src.claim_fresh_grad();
+    T* dx = src.grad.data();
     for (int64_t n = 0; n < N; ++n) {
       const ConstStrided<T> dgm(dg.data() + n * C * C, C, C, Eigen::OuterStride<>(C));
       const RowMajor<T> sym = (dgm + dgm.transpose()) * norm;
@@ -41,7 +43,10 @@ Var<T> gram(const Var<T>& x) {
         const int64_t j0 = b * kGradCols, jn = std::min(kGradCols, HW - j0);
         const ConstStrided<T> fm(f + j0, C, jn, Eigen::OuterStride<>(HW));
         Strided<T> dm(dx + n * C * HW + j0, C, jn, Eigen::OuterStride<>(HW));
-        dm.noalias() += sym * fm;
+        if (fresh)
+          dm.noalias() = sym * fm;
+        else
+          dm.noalias() += sym * fm;
       }
     }
   });

@@ -1,5 +1,6 @@
 #include "nst/ops/pool.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace nst {
@@ -19,9 +20,9 @@ Var<T> max_pool2(const Var<T>& x) {
   const Shape os = pooled_shape(x.shape(), "max_pool2");
   const int64_t H = x.shape()[2], W = x.shape()[3], OH = os[2], OW = os[3];
   const int64_t planes = os[0] * os[1];
-  Tensor<T> y(os);
+  Tensor<T> y = Tensor<T>::uninitialized(os);
   const bool keep = x.requires_grad();
-  auto arg = std::make_shared<std::vector<uint8_t>>(keep ? static_cast<size_t>(y.numel()) : 0);
+  auto arg = std::make_shared<Buffer<uint8_t>>(keep ? static_cast<size_t>(y.numel()) : 0);
   const T* in = x.value().data();
   uint8_t* a = arg->data();
 #pragma omp parallel for schedule(static)
@@ -38,16 +39,34 @@ Var<T> max_pool2(const Var<T>& x) {
         if (keep) a[o] = best;
       }
   return make_result<T>(std::move(y), {x.node()}, [arg, planes, H, W, OH, OW](const Tensor<T>& g, Node<T>& self) {
-    T* dx = self.inputs[0]->grad_buffer().data();
+    Node<T>& src = *self.inputs[0];
+    const bool fresh = src.claim_fresh_grad();
+    T* dx = src.grad.data();
     const uint8_t* am = arg->data();
 #pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < planes; ++p)
-      for (int64_t oy = 0; oy < OH; ++oy)
+    for (int64_t p = 0; p < planes; ++p) {
+      T* plane = dx + p * H * W;
+      // A fresh gradient is written whole: the window's four values, and zeros in the row and
+      // column a floor-mode pooling leaves out.
+      if (fresh && H % 2) std::fill(plane + (H - 1) * W, plane + H * W, T(0));
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        T* r0 = plane + 2 * oy * W;
+        T* r1 = r0 + W;
+        if (fresh && W % 2) r0[W - 1] = r1[W - 1] = T(0);
         for (int64_t ox = 0; ox < OW; ++ox) {
           const int64_t o = (p * OH + oy) * OW + ox;
-          const int64_t k = am[o];
-          dx[(p * H + 2 * oy + k / 2) * W + 2 * ox + k % 2] += g[o];
+          const int k = am[o];
+          if (fresh) {
+            r0[2 * ox] = k == 0 ? g[o] : T(0);
+            r0[2 * ox + 1] = k == 1 ? g[o] : T(0);
+            r1[2 * ox] = k == 2 ? g[o] : T(0);
+            r1[2 * ox + 1] = k == 3 ? g[o] : T(0);
+          } else {
+            (k < 2 ? r0 : r1)[2 * ox + (k & 1)] += g[o];
+          }
         }
+      }
+    }
   });
 }
 
@@ -56,7 +75,7 @@ Var<T> avg_pool2(const Var<T>& x) {
   const Shape os = pooled_shape(x.shape(), "avg_pool2");
   const int64_t H = x.shape()[2], W = x.shape()[3], OH = os[2], OW = os[3];
   const int64_t planes = os[0] * os[1];
-  Tensor<T> y(os);
+  Tensor<T> y = Tensor<T>::uninitialized(os);
   const T* in = x.value().data();
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < planes; ++p)
@@ -66,18 +85,30 @@ Var<T> avg_pool2(const Var<T>& x) {
         y[(p * OH + oy) * OW + ox] = (w0[0] + w0[1] + w0[W] + w0[W + 1]) * T(0.25);
       }
   return make_result<T>(std::move(y), {x.node()}, [planes, H, W, OH, OW](const Tensor<T>& g, Node<T>& self) {
-    T* dx = self.inputs[0]->grad_buffer().data();
+    Node<T>& src = *self.inputs[0];
+    const bool fresh = src.claim_fresh_grad();
+    T* dx = src.grad.data();
 #pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < planes; ++p)
-      for (int64_t oy = 0; oy < OH; ++oy)
+    for (int64_t p = 0; p < planes; ++p) {
+      T* plane = dx + p * H * W;
+      if (fresh && H % 2) std::fill(plane + (H - 1) * W, plane + H * W, T(0));
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        T* d0 = plane + 2 * oy * W;
+        if (fresh && W % 2) d0[W - 1] = d0[2 * W - 1] = T(0);
         for (int64_t ox = 0; ox < OW; ++ox) {
           const T q = g[(p * OH + oy) * OW + ox] * T(0.25);
-          T* d0 = dx + (p * H + 2 * oy) * W + 2 * ox;
-          d0[0] += q;
-          d0[1] += q;
-          d0[W] += q;
-          d0[W + 1] += q;
+          T* d = d0 + 2 * ox;
+          if (fresh) {
+            d[0] = d[1] = d[W] = d[W + 1] = q;
+          } else {
+            d[0] += q;
+            d[1] += q;
+            d[W] += q;
+            d[W + 1] += q;
+          }
         }
+      }
+    }
   });
 }
 

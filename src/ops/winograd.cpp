@@ -73,15 +73,26 @@ struct Geometry {
   int64_t strip() const { return 4 * tiles_x + 8; }  // a padded image row, see below
 };
 
+// What the convolution does besides the products: the forward's epilogue, the backward's
+// ReLU mask on its input, and whether the output is accumulated into or overwritten.
+template <class T>
+struct Extras {
+  const T* bias = nullptr;          // forward: + bias[k]
+  bool relu = false;                // forward: max(., 0)
+  uint8_t* out_mask = nullptr;      // forward with relu: (Co,H,W), value > 0
+  const uint8_t* in_mask = nullptr; // backward: input read as in ⊙ in_mask, (Ci,H,W)
+  bool accumulate = false;          // add into out instead of overwriting it
+};
+
 // Per-thread scratch for one tile row: input and output transforms are done a tile row at a
 // time, first along the image rows (contiguous, vectorized across pixels), then across tiles.
 template <class T>
 struct RowScratch {
-  std::vector<T, Eigen::aligned_allocator<T>> buf;
-  T *strip, *phase, *zero, *h, *ostrip, *orow;
+  Buffer<T> buf;
+  T *strip, *phase, *zero, *h, *ostrip, *orow, *masked;
   explicit RowScratch(const Geometry& g) {
     const int64_t S = g.strip(), P = g.tiles_x + 2, W4 = 4 * g.tiles_x;
-    buf.assign(static_cast<size_t>(6 * S + 4 * P + g.W + 4 * g.tiles_x + 10 * W4), T(0));
+    buf.assign(static_cast<size_t>(6 * S + 4 * P + g.W + 4 * g.tiles_x + 10 * W4 + 6 * g.W), T(0));
     strip = buf.data();        // 6 x S: input rows transformed vertically, strip[1 + x] = column
                                // x; strip[0] and strip[1 + W..] stay zero (padding)
     phase = strip + 6 * S;     // 4 x P: phase[q][m] = strip row [4m + q]
@@ -89,6 +100,7 @@ struct RowScratch {
     h = zero + g.W;            // 4 x tiles_x
     ostrip = h + 4 * g.tiles_x;  // 6 x W4: M transformed across tiles, interleaved
     orow = ostrip + 6 * W4;      // 4 x W4: output rows of a tile row
+    masked = orow + 4 * W4;      // 6 x W: input rows times a ReLU mask
   }
   // Moving keeps buf's storage, so the pointers stay valid; a copy would not.
   RowScratch(RowScratch&&) noexcept = default;
@@ -97,15 +109,29 @@ struct RowScratch {
 };
 
 // V_ξ for the tiles_x tiles of tile row ty of one channel plane: V_ξ[tx] at V[ξ * xi_stride + tx].
+// With mask_plane, the plane is read as plane ⊙ mask_plane.
 template <bool Flip, class T>
-void input_tile_row(const Geometry& g, const T* plane, int64_t ty, T* V, int64_t xi_stride,
-                    RowScratch<T>& s) {
+void input_tile_row(const Geometry& g, const T* plane, const uint8_t* mask_plane, int64_t ty, T* V,
+                    int64_t xi_stride, RowScratch<T>& s) {
   const int64_t S = g.strip(), P = g.tiles_x + 2;
   // 1. Down the columns: strip[i] = Σ_a BT[i][a] x[4ty - 1 + a][.], zero rows outside.
   const T* src[6];
   for (int a = 0; a < 6; ++a) {
     const int64_t yy = 4 * ty - 1 + a;
-    src[a] = (yy < 0 || yy >= g.H) ? s.zero : plane + (Flip ? g.H - 1 - yy : yy) * g.W;
+    if (yy < 0 || yy >= g.H) {
+      src[a] = s.zero;
+      continue;
+    }
+    const int64_t row = (Flip ? g.H - 1 - yy : yy) * g.W;
+    src[a] = plane + row;
+    if (mask_plane) {
+      const T* v = plane + row;
+      const uint8_t* m = mask_plane + row;
+      T* out = s.masked + a * g.W;
+#pragma omp simd
+      for (int64_t x = 0; x < g.W; ++x) out[x] = m[x] ? v[x] : T(0);
+      src[a] = out;
+    }
   }
   if constexpr (!Flip) {
     T* dst[6];
@@ -136,9 +162,10 @@ void input_tile_row(const Geometry& g, const T* plane, int64_t ty, T* V, int64_t
 }
 
 // Output tile row ty of one channel plane from M_ξ[tx] at M[ξ * xi_stride + tx].
-template <bool Flip, bool Accumulate, class T>
+// Forward (no Flip): + bias, ReLU and mask as set; backward: plain. Accumulate or overwrite.
+template <bool Flip, class T>
 void output_tile_row(const Geometry& g, const T* M, int64_t xi_stride, int64_t ty, T* plane,
-                     RowScratch<T>& s) {
+                     T bias, bool relu, uint8_t* mask_plane, bool accumulate, RowScratch<T>& s) {
   const int64_t W4 = 4 * g.tiles_x;
   // 1. Across the tiles: for each row i, h[b][tx] = Σ_j AT[b][j] M[i*6+j][tx], interleaved
   //    into ostrip[i][4tx + b].
@@ -163,23 +190,34 @@ void output_tile_row(const Geometry& g, const T* M, int64_t xi_stride, int64_t t
   output_1d(src, o, g.W);
   for (int a = 0; a < 4 && 4 * ty + a < g.H; ++a) {
     const int64_t yy = 4 * ty + a;
-    const T* v = o[a];
+    T* v = o[a];
     if constexpr (Flip) {
       T* dst = plane + (g.H - 1 - yy) * g.W + (g.W - 1);
-      for (int64_t x = 0; x < g.W; ++x) {
-        if (Accumulate)
-          dst[-x] += v[x];
-        else
-          dst[-x] = v[x];
-      }
+      if (accumulate)
+        for (int64_t x = 0; x < g.W; ++x) dst[-x] += v[x];
+      else
+        for (int64_t x = 0; x < g.W; ++x) dst[-x] = v[x];
     } else {
       T* dst = plane + yy * g.W;
+      if (bias != T(0)) {
 #pragma omp simd
-      for (int64_t x = 0; x < g.W; ++x) {
-        if (Accumulate)
-          dst[x] += v[x];
-        else
-          dst[x] = v[x];
+        for (int64_t x = 0; x < g.W; ++x) v[x] += bias;
+      }
+      if (relu) {
+        if (mask_plane) {
+          uint8_t* m = mask_plane + yy * g.W;
+#pragma omp simd
+          for (int64_t x = 0; x < g.W; ++x) m[x] = v[x] > T(0);
+        }
+#pragma omp simd
+        for (int64_t x = 0; x < g.W; ++x) v[x] = v[x] > T(0) ? v[x] : T(0);
+      }
+      if (accumulate) {
+#pragma omp simd
+        for (int64_t x = 0; x < g.W; ++x) dst[x] += v[x];
+      } else {
+#pragma omp simd
+        for (int64_t x = 0; x < g.W; ++x) dst[x] = v[x];
       }
     }
   }
@@ -188,7 +226,7 @@ void output_tile_row(const Geometry& g, const T* M, int64_t xi_stride, int64_t t
 // Scratch of the calling thread for V and M of one group, kept between calls.
 template <class T>
 T* group_workspace(size_t n) {
-  static thread_local std::vector<T, Eigen::aligned_allocator<T>> ws;
+  static thread_local Buffer<T> ws;
   if (ws.size() < n) ws.resize(n);
   return ws.data();
 }
@@ -197,9 +235,9 @@ T* group_workspace(size_t n) {
 // M: (36, Co, G) with G >= rows * tiles_x. Inside a parallel region each step is split among
 // the team (Shared); otherwise one thread does the whole group.
 template <bool Backward, bool Shared, class T>
-void run_group(const Geometry& g, const T* in, const T* U, T* out, int64_t ty0, int64_t rows,
-               int64_t G, T* V, T* M, RowScratch<T>& scratch) {
-  constexpr bool Flip = Backward, Accumulate = Backward;
+void run_group(const Geometry& g, const T* in, const T* U, T* out, const Extras<T>& ex, int64_t ty0,
+               int64_t rows, int64_t G, T* V, T* M, RowScratch<T>& scratch) {
+  constexpr bool Flip = Backward;
   const int64_t HW = g.H * g.W, Gn = rows * g.tiles_x;
   // U_ξ is (K x C) row-major: the forward's (Co x Ci); backward uses its transpose.
   const int64_t K = Backward ? g.Ci : g.Co, C = Backward ? g.Co : g.Ci;
@@ -217,7 +255,8 @@ void run_group(const Geometry& g, const T* in, const T* U, T* out, int64_t ty0, 
   // 1. V[ξ][c][t] = (B^T d B)[ξ] for every input channel and tile of the group.
   each(g.Ci * rows, [&](int64_t task) {
     const int64_t c = task / rows, r = task % rows;
-    input_tile_row<Flip>(g, in + c * HW, ty0 + r, V + c * G + r * g.tiles_x, g.Ci * G, scratch);
+    input_tile_row<Flip>(g, in + c * HW, ex.in_mask ? ex.in_mask + c * HW : nullptr, ty0 + r,
+                         V + c * G + r * g.tiles_x, g.Ci * G, scratch);
   });
 
   // 2. M_ξ (Co x Gn) = W_ξ (Co x Ci) · V_ξ (Ci x Gn), one GEMM per position and column chunk.
@@ -237,12 +276,14 @@ void run_group(const Geometry& g, const T* in, const T* U, T* out, int64_t ty0, 
   // 3. out tiles = A^T M A for every output channel and tile of the group.
   each(g.Co * rows, [&](int64_t task) {
     const int64_t k = task / rows, r = task % rows;
-    output_tile_row<Flip, Accumulate>(g, M + k * G + r * g.tiles_x, g.Co * G, ty0 + r, out + k * HW, scratch);
+    output_tile_row<Flip>(g, M + k * G + r * g.tiles_x, g.Co * G, ty0 + r, out + k * HW,
+                          ex.bias ? ex.bias[k] : T(0), ex.relu, ex.out_mask ? ex.out_mask + k * HW : nullptr,
+                          ex.accumulate, scratch);
   });
 }
 
 template <bool Backward, class T>
-void winograd_conv(const Geometry& g, const T* in, const T* U, T* out) {
+void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Extras<T>& ex) {
   // Per-thread row scratch, allocated here so that running out of memory throws to the caller.
   std::vector<RowScratch<T>> scratches;
   scratches.reserve(static_cast<size_t>(omp_get_max_threads()));
@@ -273,7 +314,7 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out) {
       for (int64_t grp = 0; grp < own_groups; ++grp) {
         if (!V) continue;
         const int64_t ty0 = grp * own_rows, rows = std::min(own_rows, g.tiles_y - ty0);
-        run_group<Backward, false>(g, in, U, out, ty0, rows, G, V, V + 36 * g.Ci * G, scratch);
+        run_group<Backward, false>(g, in, U, out, ex, ty0, rows, G, V, V + 36 * g.Ci * G, scratch);
       }
     }
     if (failed) throw std::bad_alloc();
@@ -289,7 +330,7 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out) {
   {
     RowScratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
     for (int64_t ty0 = 0; ty0 < g.tiles_y; ty0 += group_rows)
-      run_group<Backward, true>(g, in, U, out, ty0, std::min(group_rows, g.tiles_y - ty0), G, V,
+      run_group<Backward, true>(g, in, U, out, ex, ty0, std::min(group_rows, g.tiles_y - ty0), G, V,
                                 V + 36 * g.Ci * G, scratch);
   }
 }
@@ -334,19 +375,30 @@ void winograd_transform_weights(int64_t K, int64_t C, const T* w, T* U) {
 }
 
 template <class T>
-void conv3x3_forward_winograd(const ConvShape& s, const T* x, const T* U, T* y) {
-  winograd_conv<false>(geometry(s, false), x, U, y);
+void conv3x3_forward_winograd(const ConvShape& s, const T* x, const T* U, T* y, const ConvEpilogue<T>& epi) {
+  if (epi.mask && !epi.relu) throw std::invalid_argument("winograd conv: a mask needs relu");
+  Extras<T> ex;
+  ex.bias = epi.bias;
+  ex.relu = epi.relu;
+  ex.out_mask = epi.mask;
+  winograd_conv<false>(geometry(s, false), x, U, y, ex);
 }
 
 template <class T>
-void conv3x3_backward_input_winograd(const ConvShape& s, const T* dy, const T* U, T* dx) {
-  winograd_conv<true>(geometry(s, true), dy, U, dx);
+void conv3x3_backward_input_winograd(const ConvShape& s, const T* dy, const T* U, T* dx,
+                                     const uint8_t* mask, bool accumulate) {
+  Extras<T> ex;
+  ex.in_mask = mask;
+  ex.accumulate = accumulate;
+  winograd_conv<true>(geometry(s, true), dy, U, dx, ex);
 }
 
 #define NST_INSTANTIATE(T)                                                                      \
   template void winograd_transform_weights<T>(int64_t, int64_t, const T*, T*);                  \
-  template void conv3x3_forward_winograd<T>(const ConvShape&, const T*, const T*, T*);          \
-  template void conv3x3_backward_input_winograd<T>(const ConvShape&, const T*, const T*, T*);
+  template void conv3x3_forward_winograd<T>(const ConvShape&, const T*, const T*, T*,            \
+                                            const ConvEpilogue<T>&);                            \
+  template void conv3x3_backward_input_winograd<T>(const ConvShape&, const T*, const T*, T*,     \
+                                                   const uint8_t*, bool);
 NST_INSTANTIATE(float)
 NST_INSTANTIATE(double)
 #undef NST_INSTANTIATE

@@ -30,6 +30,18 @@ struct ConvShape {
 ConvShape conv_shape(const Shape& x, const Shape& w, int64_t pad);
 
 namespace kernels {
+// What a forward kernel does to each output value v of channel k: v + bias[k] when bias is set,
+// then max(v, 0) when relu is, recording v > 0 in mask (K,OH,OW) when it is set (relu only).
+template <class T>
+struct ConvEpilogue {
+  const T* bias = nullptr;
+  bool relu = false;
+  uint8_t* mask = nullptr;
+};
+// The epilogue as a pass over y (K, HW): for kernels that do not apply it themselves.
+template <class T>
+void apply_epilogue(int64_t K, int64_t HW, T* y, const ConvEpilogue<T>& epi);
+
 // One sample. x: (C,H,W), w: (K,C,R,R), y: (K,OH,OW) overwritten.
 template <class T>
 void conv2d_forward_naive(const ConvShape& s, const T* x, const T* w, T* y);
@@ -69,7 +81,7 @@ class ConvWeights {
  private:
   std::shared_ptr<const Tensor<T>> w_;
   mutable std::once_flag once_;
-  mutable std::vector<T, Eigen::aligned_allocator<T>> u_;
+  mutable Buffer<T> u_;
 };
 
 // x: (N,C,H,W), w: (K,C,R,R) -> (N,K,OH,OW). pad = R/2 keeps the size (VGG: R = 3, pad = 1).
@@ -81,5 +93,14 @@ Var<T> conv2d(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, int64_t 
 template <class T>
 Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad,
               ConvAlgo algo = ConvAlgo::Auto);
+
+// relu(conv2d(x, w) + bias) as one op, VGG's conv + ReLU pair: on the Winograd path the bias
+// and ReLU are applied as the output is stored, and the backward multiplies the gradient by
+// the ReLU mask while it reads it, so neither takes a pass over memory of its own. Keeps a
+// 1-byte mask per output value for the backward, as relu does. bias: (K).
+template <class T>
+Var<T> conv2d_bias_relu(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w,
+                        std::shared_ptr<const Tensor<T>> bias, int64_t pad,
+                        ConvAlgo algo = ConvAlgo::Auto);
 
 }  // namespace nst

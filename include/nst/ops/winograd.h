@@ -29,11 +29,16 @@ void winograd_transform_weights(int64_t K, int64_t C, const T* w, T* U);
 // True when the Winograd kernels handle this shape (R = 3, pad = 1).
 inline bool winograd_supports(const ConvShape& s) { return s.R == 3 && s.pad == 1; }
 
-// One sample, s.R == 3 and s.pad == 1. x: (C,H,W), U: (36,K,C), y: (K,H,W) overwritten.
+// One sample, s.R == 3 and s.pad == 1. x: (C,H,W), U: (36,K,C), y: (K,H,W) overwritten, with
+// the epilogue (bias, ReLU, mask) applied to each value as it is stored.
 template <class T>
-void conv3x3_forward_winograd(const ConvShape& s, const T* x, const T* U, T* y);
-// One sample. dy: (K,H,W), U: (36,K,C); dx: (C,H,W) accumulated into (+=).
+void conv3x3_forward_winograd(const ConvShape& s, const T* x, const T* U, T* y,
+                              const ConvEpilogue<T>& epi = {});
+// One sample. dy: (K,H,W), U: (36,K,C); dx: (C,H,W) accumulated into (+=), or overwritten when
+// accumulate is false. With mask (K,H,W), dy is read as dy ⊙ mask: the gradient through the
+// ReLU of a fused forward, without a pass of its own.
 template <class T>
-void conv3x3_backward_input_winograd(const ConvShape& s, const T* dy, const T* U, T* dx);
+void conv3x3_backward_input_winograd(const ConvShape& s, const T* dy, const T* U, T* dx,
+                                     const uint8_t* mask = nullptr, bool accumulate = true);
 
 }  // namespace nst::kernels
