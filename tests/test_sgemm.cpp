@@ -1,8 +1,9 @@
 // The float GEMM kernel (nst/ops/sgemm.h) against a naive triple loop in double: random and
-// odd shapes (tails in M and N, K = 0 and small K), row-major and transposed A, row strides
+// odd shapes (tails in M and N, K = 0 and small K), row-major, transposed and strided A, row strides
 // larger than N, C filled with garbage beforehand (overwritten) and its columns beyond N left
 // alone; bit-identical results for repeated calls, unaligned pointers, column and row
-// sub-ranges and concurrent calls; the portable fallback through the same checks.
+// sub-ranges and concurrent calls, and (AVX2) equal to a plain fmaf chain; the portable
+// fallback through the same accuracy checks.
 #include <doctest/doctest.h>
 
 #include "nst/ops/sgemm.h"
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <stdexcept>
 #include <vector>
 
@@ -23,22 +25,24 @@ namespace {
 using Gemm = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*,
                       int64_t, float*, int64_t);
 
+// A's layout: 0 row-major (a_rs = K, a_cs = 1, the forward's U), 1 transposed (a_rs = 1,
+// a_cs = M, the backward's Uᵀ), 2 general strides (every other element of a wider matrix).
 struct Problem {
   int64_t M, N, K;
-  bool transposed;  // A stored as (K x M) row-major: a_rs = 1, a_cs = M
+  int layout;
   int64_t ldb, ldc;
   std::vector<float> A, B;
-  int64_t a_rs() const { return transposed ? 1 : K; }
-  int64_t a_cs() const { return transposed ? M : 1; }
+  int64_t a_rs() const { return layout == 0 ? K : layout == 1 ? 1 : 2 * K + 1; }
+  int64_t a_cs() const { return layout == 0 ? 1 : layout == 1 ? M : 2; }
   float a(int64_t i, int64_t k) const { return A[static_cast<size_t>(i * a_rs() + k * a_cs())]; }
   float b(int64_t k, int64_t j) const { return B[static_cast<size_t>(k * ldb + j)]; }
 };
 
-Problem make(int64_t M, int64_t N, int64_t K, bool transposed, int64_t extra_b, int64_t extra_c,
+Problem make(int64_t M, int64_t N, int64_t K, int layout, int64_t extra_b, int64_t extra_c,
              std::mt19937_64& rng) {
-  Problem p{M, N, K, transposed, N + extra_b, N + extra_c, {}, {}};
+  Problem p{M, N, K, layout, N + extra_b, N + extra_c, {}, {}};
   std::uniform_real_distribution<float> u(-1, 1);
-  p.A.resize(static_cast<size_t>(M * K));
+  p.A.resize(static_cast<size_t>(layout == 2 ? M * (2 * K + 1) : M * K));
   p.B.resize(static_cast<size_t>(K * p.ldb));
   for (float& x : p.A) x = u(rng);
   for (float& x : p.B) x = u(rng);
@@ -92,7 +96,7 @@ std::vector<float> run(Gemm f, const Problem& p) {
 }
 
 void check_accuracy(Gemm f, const Problem& p) {
-  CAPTURE(p.M); CAPTURE(p.N); CAPTURE(p.K); CAPTURE(p.transposed); CAPTURE(p.ldb); CAPTURE(p.ldc);
+  CAPTURE(p.M); CAPTURE(p.N); CAPTURE(p.K); CAPTURE(p.layout); CAPTURE(p.ldb); CAPTURE(p.ldc);
   const std::vector<float> C = run(f, p);
   CHECK(max_error(p, C) <= tolerance(p.K));
   CHECK(beyond_n_untouched(p, C));
@@ -107,16 +111,17 @@ void random_shapes(Gemm f, uint64_t seed) {
     const int64_t M = Ms[rng() % std::size(Ms)], N = Ns[rng() % std::size(Ns)], K = Ks[rng() % std::size(Ks)];
     const int64_t extra_b = (trial % 3) ? static_cast<int64_t>(rng() % 20) : 0;
     const int64_t extra_c = (trial % 4) ? static_cast<int64_t>(rng() % 20) : 0;
-    check_accuracy(f, make(M, N, K, trial % 2 == 1, extra_b, extra_c, rng));
+    check_accuracy(f, make(M, N, K, trial % 3, extra_b, extra_c, rng));
   }
   // Winograd-like shapes: VGG's (Co, Ci) forward and transposed, wide N, K up to 512 (kc blocks).
-  struct S { int64_t M, N, K; bool t; int64_t eb, ec; };
-  const S shapes[] = {{64, 1024, 3, false, 3072, 3072}, {3, 1024, 64, true, 0, 5},
-                      {64, 130, 64, false, 900, 900},  {128, 77, 64, true, 0, 0},
-                      {256, 40, 128, false, 4, 9},     {128, 45, 256, true, 4000, 4000},
-                      {512, 19, 512, false, 13, 0},    {256, 21, 512, true, 0, 3},
-                      {512, 33, 256, false, 0, 0},     {20, 1024, 300, true, 1, 1}};
-  for (const S& s : shapes) check_accuracy(f, make(s.M, s.N, s.K, s.t, s.eb, s.ec, rng));
+  struct S { int64_t M, N, K; int layout; int64_t eb, ec; };
+  const S shapes[] = {{64, 1024, 3, 0, 3072, 3072}, {3, 1024, 64, 1, 0, 5},
+                      {64, 130, 64, 0, 900, 900},   {128, 77, 64, 1, 0, 0},
+                      {256, 40, 128, 0, 4, 9},      {128, 45, 256, 1, 4000, 4000},
+                      {512, 19, 512, 0, 13, 0},     {256, 21, 512, 1, 0, 3},
+                      {512, 33, 256, 0, 0, 0},      {20, 1024, 300, 1, 1, 1},
+                      {150, 70, 300, 2, 3, 3},      {5, 1030, 9, 2, 0, 0}};
+  for (const S& s : shapes) check_accuracy(f, make(s.M, s.N, s.K, s.layout, s.eb, s.ec, rng));
 }
 
 }  // namespace
@@ -132,8 +137,8 @@ TEST_CASE("the portable fallback matches the double reference") {
 
 TEST_CASE("the comparison catches a wrong result") {
   std::mt19937_64 rng(3);
-  for (bool transposed : {false, true}) {
-    const Problem p = make(13, 37, 64, transposed, 5, 3, rng);
+  for (int layout : {0, 1}) {
+    const Problem p = make(13, 37, 64, layout, 5, 3, rng);
     std::vector<float> C = run(sgemm, p);
     REQUIRE(max_error(p, C) <= tolerance(p.K));
     // One element off by 1e-3 (its Σ|a||b| is at most K = 64: a relative 1.6e-5, twice the
@@ -152,7 +157,7 @@ TEST_CASE("the comparison catches a wrong result") {
     CHECK_FALSE(beyond_n_untouched(p, bad));
     // A transposed read of A is caught too.
     Problem swapped = p;
-    swapped.transposed = !transposed;
+    swapped.layout = 1 - layout;
     CHECK(max_error(swapped, C) > tolerance(p.K));
   }
 }
@@ -177,10 +182,10 @@ TEST_CASE("K = 0 zeroes C; empty products write nothing; bad sizes throw") {
 
 TEST_CASE("sgemm is bit-identical across calls, alignments, sub-ranges and threads") {
   std::mt19937_64 rng(5);
-  for (bool transposed : {false, true}) {
-    CAPTURE(transposed);
+  for (int layout : {0, 1, 2}) {
+    CAPTURE(layout);
     const int64_t M = 70, N = 301, K = 300, ld = 320;  // K over one kc block, tails in M and N
-    const Problem p = make(M, N, K, transposed, ld - N, ld - N, rng);
+    const Problem p = make(M, N, K, layout, ld - N, ld - N, rng);
     const std::vector<float> ref = run(sgemm, p);
     REQUIRE(max_error(p, ref) <= tolerance(K));
     CHECK(std::memcmp(run(sgemm, p).data(), ref.data(), ref.size() * sizeof(float)) == 0);
@@ -214,5 +219,26 @@ TEST_CASE("sgemm is bit-identical across calls, alignments, sub-ranges and threa
     for (int t = 0; t < kTasks; ++t)
       sgemm(M, N, K, p.A.data(), p.a_rs(), p.a_cs(), p.B.data(), p.ldb, outs[static_cast<size_t>(t)].data(), p.ldc);
     for (const auto& o : outs) CHECK(std::memcmp(o.data(), ref.data(), ref.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("with AVX2 every element is one fused multiply-add chain over k in order") {
+  // The documented order, checked bit for bit: the blocking (k blocks of 256, column blocks of
+  // 1024, 6x16 tiles, partial tiles) never changes a result.
+  if (!nst::kernels::detail::sgemm_uses_avx2()) return;
+  std::mt19937_64 rng(8);
+  const std::pair<int64_t, int> cases[] = {{3, 0}, {300, 1}, {520, 0}, {64, 2}};
+  for (auto [K, layout] : cases) {
+    CAPTURE(K); CAPTURE(layout);
+    const Problem p = make(13, 1030, K, layout, 2, 2, rng);
+    const std::vector<float> C = run(sgemm, p);
+    int64_t mismatches = 0;
+    for (int64_t i = 0; i < p.M; ++i)
+      for (int64_t j = 0; j < p.N; ++j) {
+        float acc = 0;
+        for (int64_t k = 0; k < p.K; ++k) acc = std::fma(p.a(i, k), p.b(k, j), acc);
+        mismatches += acc != C[static_cast<size_t>(i * p.ldc + j)];
+      }
+    CHECK(mismatches == 0);
   }
 }

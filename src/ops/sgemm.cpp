@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -30,24 +31,11 @@ void zero_c(int64_t M, int64_t N, float* C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
 }
 
-// Blocking: a packed B strip (kc x 16) stays in L1 while the row panels of A's block
-// (mc x kc, in L2) go past it; the packed B block (kc x nc) sits in L2/L3.
-int64_t g_mc = 144, g_kc = 256, g_nc = 1024;
-bool g_pack_b_single_panel = false;
-
 }  // namespace
 
 namespace detail {
 
-// Tuning hook for bench_sgemm (temporary).
-void sgemm_set_blocking(int64_t mc, int64_t kc, int64_t nc, bool pack_single) {
-  g_mc = mc;
-  g_kc = kc;
-  g_nc = nc;
-  g_pack_b_single_panel = pack_single;
-}
-
-// Rows of C in blocks of 4, columns in blocks of kPortCols: C's block lives in a local
+// Rows of C in blocks of 4, columns in blocks of 128: C's block lives in a local
 // accumulator while k runs 0..K-1 in order (vectorized across columns, so the order per
 // element is the plain sequential sum).
 void sgemm_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
@@ -89,6 +77,14 @@ bool sgemm_uses_avx2() {
 namespace {
 
 constexpr int kMR = 6, kNR = 16;
+// Blocking (measured on the Winograd shapes, Zen 3: kc = 128, 256, 512 and nc = 512, 1024
+// within 5% of each other). Loop order per (nc x kc) block of B: row panels of A outer, B strips
+// inner, so a panel of A (6 x kc, 6 KiB) stays in L1 and B's packed block streams from L2/L3;
+// this beats the BLIS order (B strip in L1, A block in L2) by 2x when K is tiny (K = 3: C is
+// written row by row) and is as fast elsewhere.
+constexpr int64_t kKC = 256, kNC = 1024;
+// Rows of A packed at a time when A is not row-major (the backward's Uᵀ).
+constexpr int64_t kMC = 144;
 
 // Per-thread scratch for the packed panels; grows, never shrinks.
 float* scratch(size_t n) {
@@ -97,12 +93,12 @@ float* scratch(size_t n) {
   return buf.data();
 }
 
-
-// C[0..MR-1][0..8*NV-1] (row stride ldc) = (LoadC ? C : 0) + Σ_k a[k*6 + i] * b[k*bs + j],
-// k = 0..kc-1 in order, one fused multiply-add per k.
-template <int MR, int NV>
-void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int64_t ldc,
-           bool load_c) {
+// C[0..MR-1][0..8*NV-1] (row stride ldc) = (load_c ? C : 0) + Σ_k A(i,k) * b[k*bs + j],
+// k = 0..kc-1 in order, one fused multiply-add per k. A(i,k) is a[i*as + k] when KContig
+// (row-major A read in place, as = a_rs), else a[k*as + i] (packed panels, as = 6).
+template <int MR, int NV, bool KContig>
+void micro(int64_t kc, const float* a, int64_t as, const float* b, int64_t bs, float* c,
+           int64_t ldc, bool load_c) {
   __m256 acc[MR][NV];
   if (load_c) {
 #pragma GCC unroll 6
@@ -122,11 +118,11 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
     for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
 #pragma GCC unroll 6
     for (int i = 0; i < MR; ++i) {
-      const __m256 av = _mm256_broadcast_ss(a + i);
+      const __m256 av = _mm256_broadcast_ss(KContig ? a + i * as : a + i);
 #pragma GCC unroll 2
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
     }
-    a += kMR;
+    a += KContig ? 1 : as;
     b += bs;
   }
 #pragma GCC unroll 6
@@ -135,24 +131,26 @@ void micro(int64_t kc, const float* a, const float* b, int64_t bs, float* c, int
     for (int v = 0; v < NV; ++v) _mm256_storeu_ps(c + i * ldc + 8 * v, acc[i][v]);
 }
 
-using MicroFn = void (*)(int64_t, const float*, const float*, int64_t, float*, int64_t, bool);
-template <int NV>
-constexpr MicroFn kMicro[kMR + 1] = {nullptr,          micro<1, NV>, micro<2, NV>, micro<3, NV>,
-                                     micro<4, NV>, micro<5, NV>, micro<6, NV>};
+using MicroFn = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
+template <int NV, bool KC>
+constexpr MicroFn kMicro[kMR + 1] = {nullptr,             micro<1, NV, KC>, micro<2, NV, KC>,
+                                     micro<3, NV, KC>, micro<4, NV, KC>, micro<5, NV, KC>,
+                                     micro<6, NV, KC>};
 
-// One mr x nr tile of C (mr <= 6, nr <= 16) from a packed A panel and a B strip.
-inline void tile(int64_t mr, int64_t nr, int64_t kc, const float* a, const float* b, int64_t bs,
-                 float* c, int64_t ldc, bool load_c) {
-  if (nr == kNR) return kMicro<2>[mr](kc, a, b, bs, c, ldc, load_c);
-  if (nr == 8) return kMicro<1>[mr](kc, a, b, bs, c, ldc, load_c);
+// One mr x nr tile of C (mr <= 6, nr <= 16) from A (see micro) and a B strip.
+template <bool KContig>
+inline void tile(int64_t mr, int64_t nr, int64_t kc, const float* a, int64_t as, const float* b,
+                 int64_t bs, float* c, int64_t ldc, bool load_c) {
+  if (nr == kNR) return kMicro<2, KContig>[mr](kc, a, as, b, bs, c, ldc, load_c);
+  if (nr == 8) return kMicro<1, KContig>[mr](kc, a, as, b, bs, c, ldc, load_c);
   // Partial width: through a local tile, so nothing beyond column nr is read or written.
   alignas(32) float t[kMR * kNR];
   if (load_c)
     for (int64_t i = 0; i < mr; ++i) std::memcpy(t + i * kNR, c + i * ldc, sizeof(float) * nr);
   if (nr <= 8)
-    kMicro<1>[mr](kc, a, b, bs, t, kNR, load_c);
+    kMicro<1, KContig>[mr](kc, a, as, b, bs, t, kNR, load_c);
   else
-    kMicro<2>[mr](kc, a, b, bs, t, kNR, load_c);
+    kMicro<2, KContig>[mr](kc, a, as, b, bs, t, kNR, load_c);
   for (int64_t i = 0; i < mr; ++i) std::memcpy(c + i * ldc, t + i * kNR, sizeof(float) * nr);
 }
 
@@ -181,8 +179,8 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t ldb, float* bp) {
     const float* src = B + k * ldb;
     float* dst = bp + k * kNR;
     for (int64_t s = 0; s < full; ++s) {
-      _mm256_store_ps(dst + s * kNR * kc, _mm256_loadu_ps(src + s * kNR));
-      _mm256_store_ps(dst + s * kNR * kc + 8, _mm256_loadu_ps(src + s * kNR + 8));
+      _mm256_storeu_ps(dst + s * kNR * kc, _mm256_loadu_ps(src + s * kNR));
+      _mm256_storeu_ps(dst + s * kNR * kc + 8, _mm256_loadu_ps(src + s * kNR + 8));
     }
     if (rest) {
       float* d = dst + full * kNR * kc;
@@ -194,54 +192,56 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t ldb, float* bp) {
 
 }  // namespace
 
-
 void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_t a_cs,
            const float* B, int64_t ldb, float* C, int64_t ldc) {
   check_args(M, N, K, ldb, ldc);
   if (M == 0 || N == 0) return;
   if (K == 0) return zero_c(M, N, C, ldc);
-  const int64_t MC = g_mc, KC = g_kc, NC = g_nc;
-  const int64_t kc_max = std::min(KC, K), mc_max = std::min(MC, M);
-  const int64_t nc_max = std::min(NC, N);
-  const bool packed_b = M > kMR || g_pack_b_single_panel;
-  // A block padded to whole panels (and to 64 bytes), then the B block (or, unpacked, one tail strip).
-  const int64_t a_size = ((mc_max + kMR - 1) / kMR * kMR * kc_max + 15) / 16 * 16;
-  const int64_t b_size = packed_b ? (nc_max + kNR - 1) / kNR * kNR * kc_max : kNR * kc_max;
-  float* ap = scratch(static_cast<size_t>(a_size + b_size));
-  float* bp = ap + a_size;
+  // B is packed into 16-column strips when more than one row panel reads it: read in place
+  // with row strides like 1024 or 4096 floats, its rows collide in the caches (measured 2x
+  // slower at n = G = 1024); with one panel packing is a copy for nothing (2x slower at M = 3).
+  const bool pack_b_block = M > kMR;
+  // A row-major (the forward's U) is read in place: each panel row is contiguous in k. Any
+  // other layout is packed, kMC rows at a time, into panels (k, i) -> [k*6 + i].
+  const bool pack_a_block = a_cs != 1;
+  const int64_t kc_max = std::min(kKC, K), nc_max = std::min(kNC, N);
+  const int64_t a_size = pack_a_block ? (std::min(kMC, M) + kMR - 1) / kMR * kMR * kc_max : 0;
+  const int64_t b_size = (pack_b_block ? (nc_max + kNR - 1) / kNR : 1) * kNR * kc_max;
+  // B's strips first (aligned), then A's panels.
+  float* bp = scratch(static_cast<size_t>(b_size + a_size));
+  float* ap = bp + b_size;
 
-  for (int64_t jc = 0; jc < N; jc += NC) {
-    const int64_t nc = std::min(NC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t kc = std::min(KC, K - pc);
-      const bool load_c = pc > 0;
+  for (int64_t jc = 0; jc < N; jc += kNC) {
+    const int64_t nc = std::min(kNC, N - jc), full = nc / kNR;
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = std::min(kKC, K - pc);
+      const bool load_c = pc > 0;  // continue the chains of the previous k block
       const float* Bk = B + pc * ldb + jc;
-      const int64_t full = nc / kNR;
-      if (packed_b)
+      if (pack_b_block)
         pack_b(kc, nc, Bk, ldb, bp);
-      else if (nc % kNR)
+      else if (full * kNR < nc)  // only the partial strip, so nothing beyond N is read
         pack_b(kc, nc - full * kNR, Bk + full * kNR, ldb, bp);
-      for (int64_t ic = 0; ic < M; ic += MC) {
-        const int64_t mc = std::min(MC, M - ic);
-        pack_a(mc, kc, A + ic * a_rs + pc * a_cs, a_rs, a_cs, ap);
-        for (int64_t jr = 0; jr < nc; jr += kNR) {
-          const int64_t nr = std::min<int64_t>(kNR, nc - jr);
-          const float* b;
-          int64_t bs;
-          if (packed_b) {
-            b = bp + jr * kc;
-            bs = kNR;
-          } else if (nr == kNR) {
-            b = Bk + jr;
-            bs = ldb;
-          } else {
-            b = bp;
-            bs = kNR;
+      // Strip jr of B: pointer and row stride.
+      auto strip = [&](int64_t jr) -> std::pair<const float*, int64_t> {
+        if (pack_b_block) return {bp + jr * kc, kNR};
+        if (jr < full * kNR) return {Bk + jr, ldb};
+        return {bp, kNR};
+      };
+      for (int64_t ic = 0; ic < M; ic += kMC) {
+        const int64_t mc = std::min(kMC, M - ic);
+        const float* Ab = A + ic * a_rs + pc * a_cs;
+        if (pack_a_block) pack_a(mc, kc, Ab, a_rs, a_cs, ap);
+        for (int64_t ir = 0; ir < mc; ir += kMR) {
+          const int64_t mr = std::min<int64_t>(kMR, mc - ir);
+          float* c = C + (ic + ir) * ldc + jc;
+          for (int64_t jr = 0; jr < nc; jr += kNR) {
+            const int64_t nr = std::min<int64_t>(kNR, nc - jr);
+            const auto [b, bs] = strip(jr);
+            if (pack_a_block)
+              tile<false>(mr, nr, kc, ap + ir * kc, kMR, b, bs, c + jr, ldc, load_c);
+            else
+              tile<true>(mr, nr, kc, Ab + ir * a_rs, a_rs, b, bs, c + jr, ldc, load_c);
           }
-          float* c = C + ic * ldc + jc + jr;
-          for (int64_t ir = 0; ir < mc; ir += kMR)
-            tile(std::min<int64_t>(kMR, mc - ir), nr, kc, ap + ir * kc, b, bs, c + ir * ldc, ldc,
-                 load_c);
         }
       }
     }
