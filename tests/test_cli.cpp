@@ -210,6 +210,8 @@ TEST_CASE("parse_options: unknown layers, flags, pooling, output formats") {
   check_rejected({"--frobnicate"}, "--frobnicate");
   check_rejected({"--iterations"}, "--iterations");  // value missing
   check_rejected({"--pooling", "median"}, "--pooling");
+  check_rejected({"--lbfgs-precision", "double"}, "--lbfgs-precision");
+  CHECK(parse_error({"--lbfgs-precision", "float"}) == "");
   CHECK(parse_error({"--pooling", "avg"}) == "");
   for (const char* out : {"out.gif", "out", "out.png.bak", "dir.png/out", "out.webp"}) {
     std::vector<std::string> args{"nst", "--content", "c.png", "--style", "s.png", "--output", out};
@@ -513,7 +515,9 @@ TEST_CASE("nst binary: a run over --max-memory is refused before the weights are
   const MemoryEstimate small = estimate_stylize_memory(96, 128, 96, 128, st);
   const MemoryEstimate big = estimate_stylize_memory(384, 512, 384, 512, st);
   CHECK(big.total() > small.total());
-  CHECK(big.lbfgs == int64_t((2 * 100 + 10) * 3 * 384 * 512 * 4));
+  CHECK(big.lbfgs == int64_t((2 * 100 * 2 + 10 * 4) * 3 * 384 * 512));  // half-precision pairs
+  st.lbfgs_precision = HistoryPrecision::Float;
+  CHECK(estimate_stylize_memory(384, 512, 384, 512, st).lbfgs == int64_t((2 * 100 + 10) * 3 * 384 * 512 * 4));
   st.lbfgs_history = 5;
   CHECK(estimate_stylize_memory(384, 512, 384, 512, st).total() < big.total());
   CHECK(format_bytes(1) == "1 B");

@@ -2,6 +2,7 @@
 // contract, the NaN/Inf and cancellation safeguards, option validation, the first-step scaling,
 // skipped curvature pairs, the history size and determinism.
 #include "nst/optim/lbfgs.h"
+#include "nst/half.h"
 
 #include <doctest/doctest.h>
 
@@ -712,4 +713,98 @@ TEST_CASE("to_string names every stop reason") {
   CHECK(std::string(nst::to_string(LbfgsStop::ToleranceGrad)) == "tolerance-grad");
   CHECK(std::string(nst::to_string(LbfgsStop::ToleranceChange)) == "tolerance-change");
   CHECK(std::string(nst::to_string(LbfgsStop::Cancelled)) == "cancelled");
+}
+
+TEST_CASE("half-precision history: converges like float on the quadratic, deterministic, not float") {
+  const Quadratic q(100);
+  for (const bool search : {false, true}) {
+    CAPTURE(search);
+    int reached[2] = {0, 0};
+    Vec xs[2];
+    for (const auto precision : {nst::HistoryPrecision::Float, nst::HistoryPrecision::Half}) {
+      const int p = precision == nst::HistoryPrecision::Half;
+      Vec x = Vec::Zero(100), g(100);
+      const double f0 = q(x, g);
+      LbfgsOptions opt;
+      opt.max_iterations = 300;
+      opt.line_search = search;
+      opt.history = 10;
+      opt.history_precision = precision;
+      const LbfgsResult r = lbfgs_minimize(
+          [&](const Vec& xx, Vec& gg) { return q(xx, gg); }, x, opt, [&](const LbfgsIteration& it) {
+            if (reached[p] == 0 && it.loss < 1e-6 * f0) reached[p] = it.iteration;
+            return true;
+          });
+      CHECK(r.best_loss < 1e-6 * f0);
+      xs[p] = x;
+      if (p) {  // the same run again: bit-identical
+        Vec x2 = Vec::Zero(100);
+        lbfgs_minimize([&](const Vec& xx, Vec& gg) { return q(xx, gg); }, x2, opt);
+        CHECK(bit_identical(x, x2));
+      }
+    }
+    MESSAGE("below 1e-6 f0 at iteration " << reached[0] << " (float pairs), " << reached[1] << " (half pairs)");
+    CHECK(reached[1] > 0);
+    CHECK(reached[1] <= reached[0] + reached[0] / 4);
+    CHECK_FALSE(bit_identical(xs[0], xs[1]));  // the pairs really are rounded
+  }
+}
+
+TEST_CASE("half-precision history: the direction is the dense L-BFGS matrix of the rounded pairs") {
+  // As the dense test above, but each pair is first rounded as HalfVector stores it; ρ and γ
+  // come from the rounded pairs.
+  const int n = 8, m = 3;
+  const Quadratic q(n, 3);
+  std::vector<Eigen::VectorXd> xs, gs;
+  auto f = [&](const Vec& x, Vec& g) {
+    const double loss = q(x, g);
+    xs.push_back(x.cast<double>());
+    gs.push_back(g.cast<double>());
+    return loss;
+  };
+  Vec x = Vec::Zero(n);
+  LbfgsOptions opt;
+  opt.max_iterations = 9;
+  opt.history = m;
+  opt.history_precision = nst::HistoryPrecision::Half;
+  const LbfgsResult r = lbfgs_minimize(f, x, opt);
+  REQUIRE(r.evaluations == 10);
+  CHECK(r.skipped_pairs == 0);
+  auto rounded = [](const Eigen::VectorXd& v) {
+    const Vec vf = v.cast<float>();
+    nst::HalfVector h;
+    h.assign(vf.data(), vf.size());
+    Vec out(vf.size());
+    h.decode(out.data());
+    return Eigen::VectorXd(out.cast<double>());
+  };
+  auto pair = [&](size_t i) {  // (s, y) of step i -> i + 1, as L-BFGS formed them in float
+    const Vec s = xs[i + 1].cast<float>() - xs[i].cast<float>(), y = gs[i + 1].cast<float>() - gs[i].cast<float>();
+    return std::make_pair(rounded(s.cast<double>()), rounded(y.cast<double>()));
+  };
+  double worst_rounded = 0, worst_unrounded = 0;
+  for (size_t k = 1; k + 1 < xs.size(); ++k) {
+    CAPTURE(k);
+    const size_t first = k >= static_cast<size_t>(m) ? k - m : 0;
+    for (const bool round : {true, false}) {
+      auto pr = [&](size_t i) {
+        if (round) return pair(i);
+        return std::make_pair(Eigen::VectorXd(xs[i + 1] - xs[i]), Eigen::VectorXd(gs[i + 1] - gs[i]));
+      };
+      const auto [s_new, y_new] = pr(k - 1);
+      Eigen::MatrixXd h = Eigen::MatrixXd::Identity(n, n) * (s_new.dot(y_new) / y_new.dot(y_new));
+      for (size_t i = first; i < k; ++i) {
+        const auto [s, y] = pr(i);
+        const double rho = 1.0 / s.dot(y);
+        const Eigen::MatrixXd v = Eigen::MatrixXd::Identity(n, n) - rho * y * s.transpose();
+        h = v.transpose() * h * v + rho * s * s.transpose();
+      }
+      const Eigen::VectorXd d_ref = -h * gs[k];
+      const double err = (xs[k + 1] - xs[k] - d_ref).norm() / d_ref.norm();
+      (round ? worst_rounded : worst_unrounded) = std::max(round ? worst_rounded : worst_unrounded, err);
+    }
+  }
+  MESSAGE("direction error against rounded pairs " << worst_rounded << ", against float pairs " << worst_unrounded);
+  CHECK(worst_rounded < 1e-4);
+  CHECK(worst_unrounded > worst_rounded);  // the reference with rounded pairs is the closer one
 }

@@ -79,7 +79,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.set_version_flag("--version", "nst 0.1.0");
   std::string content_layers = "relu4_2";
   std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1";
-  std::string style_layer_weights, style_blend, pooling = "max", weights, max_memory;
+  std::string style_layer_weights, style_blend, pooling = "max", weights, max_memory, history_precision = "half";
   GatysConfig& loss = opt.settings.loss;
   int seed = 0;
 
@@ -101,6 +101,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.add_option("--pooling", pooling, "Pooling layers: max or avg")->capture_default_str();
   app.add_flag("--line-search", opt.settings.line_search, "Use a strong Wolfe line search (default: fixed step, as neural-style)");
   app.add_option("--lbfgs-history", opt.settings.lbfgs_history, "L-BFGS history size")->capture_default_str();
+  app.add_option("--lbfgs-precision", history_precision, "How L-BFGS stores its history: half (half the memory) or float")->capture_default_str();
   app.add_option("--threads", opt.threads, "Worker threads (0: all cores)")->capture_default_str();
   app.add_option("--weights", weights, "VGG19 safetensors file (default: $NST_WEIGHTS, then weights/vgg19.safetensors)");
   app.add_option("--print-every", opt.print_every, "Print progress every N iterations when not on a terminal (0: never)")->capture_default_str();
@@ -159,6 +160,9 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   check_weight("--tv-weight", loss.tv_weight);
   require(pooling == "max" || pooling == "avg", "--pooling must be max or avg, got \"" + pooling + "\"");
   loss.pooling = pooling == "max" ? Pooling::Max : Pooling::Avg;
+  require(history_precision == "half" || history_precision == "float",
+          "--lbfgs-precision must be half or float, got \"" + history_precision + "\"");
+  opt.settings.lbfgs_precision = history_precision == "half" ? HistoryPrecision::Half : HistoryPrecision::Float;
 
   require(opt.max_side >= 1 && opt.max_pixels >= 1, "--max-side and --max-pixels must be >= 1");
   require(opt.size >= 1 && opt.size <= opt.max_side,

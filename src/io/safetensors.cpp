@@ -345,25 +345,6 @@ std::string missing_hint(const std::vector<Entry>& entries, const std::string& w
 
 }  // namespace
 
-float f16_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t{h & 0x8000u} << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu;
-  const uint32_t mant = h & 0x3FFu;
-  if (exp == 0) {
-    // Zero or subnormal: mant * 2^-24, exact in float.
-    float f = static_cast<float>(mant) * 0x1p-24f;
-    return sign ? -f : f;
-  }
-  uint32_t bits;
-  if (exp == 31)
-    bits = sign | 0x7F800000u | (mant << 13);  // inf, or NaN with its payload
-  else
-    bits = sign | ((exp + 112u) << 23) | (mant << 13);  // rebias 15 -> 127
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 float bf16_to_float(uint16_t h) {
   uint32_t bits = uint32_t{h} << 16;
   float f;

@@ -1,6 +1,8 @@
 // L-BFGS minimizer; see include/nst/optim/lbfgs.h for the algorithm and the contract.
 #include "nst/optim/lbfgs.h"
 
+#include "nst/half.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -47,11 +49,12 @@ double cubic_minimizer(double t1, double f1, double g1, double t2, double f2, do
   return 0.5 * (lo + hi);
 }
 
-// Ring buffer of the newest m pairs (s, y) with ρ = 1 / sᵀy. Slots are allocated as pairs
-// arrive, so a large m on a short run costs only the pairs actually stored.
+// Ring buffer of the newest m pairs (s, y) with ρ = 1 / sᵀy, stored in float or in half
+// precision (HalfVector). Slots are allocated as pairs arrive, so a large m on a short run costs
+// only the pairs actually stored.
 class PairHistory {
  public:
-  explicit PairHistory(int m) : m_(m) {}
+  PairHistory(int m, bool half) : m_(m), half_(half) {}
 
   int size() const { return count_; }
   void clear() {
@@ -59,52 +62,82 @@ class PairHistory {
     count_ = 0;
   }
 
-  // Stores (s, y) by swapping buffers with the caller's work vectors (no copy once all slots exist).
-  void push(Vec& s, Vec& y, double sy, double yy) {
-    int slot;
-    if (count_ < m_) {
-      slot = count_;  // start_ is 0 until the buffer is full
-      ++count_;
-    } else {
-      slot = start_;
-      start_ = (start_ + 1) % m_;
+  // Offers the pair (s, y); kept only if sᵀy > kMinCurvature as stored (half precision rounds
+  // both vectors: ρ and γ come from the rounded pair, so H stays the exact L-BFGS matrix of
+  // the pairs it holds, positive definite). Float pairs are swapped in from the caller's work
+  // vectors (no copy once all slots exist); s and y are unspecified afterwards either way.
+  bool offer(Vec& s, Vec& y) {
+    if (half_) {  // round the pair first: the curvature test and ρ, γ see what is stored
+      spare_s_.assign(s.data(), s.size());
+      spare_y_.assign(y.data(), y.size());
+      spare_s_.decode(s.data());
+      spare_y_.decode(y.data());
     }
-    if (slot == static_cast<int>(s_.size())) {
+    const double sy = dot(s, y);
+    if (!(sy > kMinCurvature)) return false;
+    const int slot = next_slot();
+    if (half_) {
+      if (slot == static_cast<int>(hs_.size())) {
+        hs_.emplace_back();
+        hy_.emplace_back();
+      }
+      std::swap(hs_[static_cast<size_t>(slot)], spare_s_);
+      std::swap(hy_[static_cast<size_t>(slot)], spare_y_);
+    } else if (slot == static_cast<int>(s_.size())) {
       s_.push_back(s);
       y_.push_back(y);
-      rho_.push_back(0);
-      alpha_.push_back(0);
     } else {
       s_[static_cast<size_t>(slot)].swap(s);
       y_[static_cast<size_t>(slot)].swap(y);
     }
+    if (slot == static_cast<int>(rho_.size())) {
+      rho_.push_back(0);
+      alpha_.push_back(0);
+    }
     rho_[static_cast<size_t>(slot)] = 1.0 / sy;
-    gamma_ = sy / yy;
+    gamma_ = sy / dot(half_ ? y : y_[static_cast<size_t>(slot)], half_ ? y : y_[static_cast<size_t>(slot)]);
+    return true;
   }
 
   // Two-loop recursion: q <- H q, H the L-BFGS inverse-Hessian approximation (N&W Alg. 7.4).
   void apply(Vec& q) {
     for (int j = count_ - 1; j >= 0; --j) {
       const size_t i = index(j);
-      alpha_[i] = rho_[i] * dot(s_[i], q);
-      q -= static_cast<float>(alpha_[i]) * y_[i];
+      alpha_[i] = rho_[i] * (half_ ? hs_[i].dot(q.data()) : dot(s_[i], q));
+      add(y_, hy_, i, static_cast<float>(-alpha_[i]), q);
     }
     q *= static_cast<float>(gamma_);
     for (int j = 0; j < count_; ++j) {
       const size_t i = index(j);
-      const double beta = rho_[i] * dot(y_[i], q);
-      q += static_cast<float>(alpha_[i] - beta) * s_[i];
+      const double beta = rho_[i] * (half_ ? hy_[i].dot(q.data()) : dot(y_[i], q));
+      add(s_, hs_, i, static_cast<float>(alpha_[i] - beta), q);
     }
   }
 
  private:
   size_t index(int j) const { return static_cast<size_t>((start_ + j) % m_); }  // j = 0: oldest
+  int next_slot() {
+    if (count_ < m_) return count_++;  // start_ is 0 until the buffer is full
+    const int slot = start_;
+    start_ = (start_ + 1) % m_;
+    return slot;
+  }
+  // q += a * v[i], from the float or the half store.
+  void add(const std::vector<Vec>& v, const std::vector<HalfVector>& h, size_t i, float a, Vec& q) const {
+    if (half_)
+      h[i].axpy(a, q.data());
+    else
+      q += a * v[i];
+  }
 
   int m_;
+  bool half_;
   int start_ = 0;  // slot of the oldest pair
   int count_ = 0;
   double gamma_ = 1.0;  // sᵀy / yᵀy of the newest pair
   std::vector<Vec> s_, y_;
+  std::vector<HalfVector> hs_, hy_;
+  HalfVector spare_s_, spare_y_;  // the offered pair, rounded; swapped into a slot when kept
   std::vector<double> rho_, alpha_;
 };
 
@@ -116,7 +149,7 @@ class Minimizer {
         opt_(opt),
         on_iteration_(on_iteration),
         n_(x0.size()),
-        history_(opt.history),
+        history_(opt.history, opt.history_precision == HistoryPrecision::Half),
         x_(x0),
         g_(n_),
         d_(n_),
@@ -293,11 +326,7 @@ LbfgsResult Minimizer::run() {
                     "reached max_iterations = " + std::to_string(opt_.max_iterations));
 
     // Curvature pair; skipped unless sᵀy is safely positive (keeps H positive definite).
-    const double sy = dot(s_, y_);
-    if (sy > kMinCurvature)
-      history_.push(s_, y_, sy, dot(y_, y_));
-    else
-      ++skipped_;
+    if (!history_.offer(s_, y_)) ++skipped_;
   }
 }
 

@@ -72,7 +72,8 @@ MemoryEstimate estimate_stylize_memory(int64_t content_h, int64_t content_w, int
   MemoryEstimate e;
   e.weights = 4 * (all_weights + content.winograd);
   e.activations = static_cast<int64_t>(kBytesPerActivation * static_cast<double>(std::max(content.activations, style.activations)));
-  e.lbfgs = static_cast<int64_t>((2.0 * settings.lbfgs_history + 10.0) * n * 4.0);
+  const double pair_bytes = settings.lbfgs_precision == HistoryPrecision::Half ? 2.0 : 4.0;
+  e.lbfgs = static_cast<int64_t>((2.0 * settings.lbfgs_history * pair_bytes + 10.0 * 4.0) * n);
   e.base = kBaseBytes;
   return e;
 }

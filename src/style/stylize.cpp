@@ -26,6 +26,7 @@ StylizeResult stylize(const Vgg19<float>& net, const Image& content, const std::
   LbfgsOptions opt;
   opt.max_iterations = settings.iterations;
   opt.history = settings.lbfgs_history;
+  opt.history_precision = settings.lbfgs_precision;
   opt.line_search = settings.line_search;
   opt.cancelled = callbacks.cancelled;
   opt.validate();

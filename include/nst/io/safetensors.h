@@ -12,6 +12,8 @@
 // read (a 575 MB file with classifier tensors we do not need costs only the conv layers).
 #pragma once
 
+#include "nst/half.h"
+
 #include "nst/tensor.h"
 
 #include <map>
@@ -42,8 +44,7 @@ struct WeightsFile {
 // programming error: std::invalid_argument.
 WeightsFile load_safetensors(const std::string& path, const std::vector<TensorRequest>& wanted);
 
-// The half-precision conversions used by the loader (exact; subnormals, inf and NaN included).
-float f16_to_float(uint16_t bits);
+// bfloat16 to float (exact); F16 uses f16_to_float (nst/half.h).
 float bf16_to_float(uint16_t bits);
 
 }  // namespace nst

@@ -21,6 +21,8 @@ struct StylizeSettings {
   std::vector<double> style_blend;  // one per style image; empty = equal
   int iterations = 1000;
   int lbfgs_history = 100;
+  // Half: the (s, y) pairs in binary16 with a scale, half the memory (optim/lbfgs.h).
+  HistoryPrecision lbfgs_precision = HistoryPrecision::Half;
   bool line_search = false;
   InitMode init = InitMode::Random;  // Random: N(0, 0.001²) in preprocessed units (neural-style)
   Image init_image;                  // InitMode::Image: resized to the content's size

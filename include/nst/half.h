@@ -1,0 +1,36 @@
+// IEEE 754 binary16 ("half") conversions and a float vector stored in half precision.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace nst {
+
+// Exact: subnormals, infinities and NaN (with its payload) included.
+float f16_to_float(uint16_t bits);
+// Rounds to nearest, ties to even, as the F16C instruction vcvtps2ph does; overflow gives
+// ±inf, NaN stays a (quiet) NaN.
+uint16_t float_to_f16(float value);
+
+// A float vector stored as binary16 times one power-of-two scale, chosen so that the largest
+// magnitude encodes to [2^14, 2^15): half the memory of float, with a relative error of at
+// most 2^-11 on values down to 2^-28 of the largest (below that, half's subnormals: an absolute
+// error of at most 2^-39 of the largest). For L-BFGS's (s, y) pairs: see optim/lbfgs.h.
+class HalfVector {
+ public:
+  // Encodes v[0..n); every value must be finite (throws std::invalid_argument otherwise).
+  void assign(const float* v, int64_t n);
+  int64_t size() const { return static_cast<int64_t>(bits_.size()); }
+  // The decoded vector's dot product with q (n = size()), accumulated in double.
+  double dot(const float* q) const;
+  // q += a * decoded.
+  void axpy(float a, float* q) const;
+  // out = decoded.
+  void decode(float* out) const;
+
+ private:
+  std::vector<uint16_t> bits_;
+  float scale_ = 1;  // a power of two
+};
+
+}  // namespace nst
