@@ -20,12 +20,18 @@ Var<T> gram(const Var<T>& x) {
   for (int64_t n = 0; n < N; ++n) {
     const ConstStrided<T> f(x.value().data() + n * C * HW, C, HW, Eigen::OuterStride<>(HW));
     const int64_t blocks = (C + kGramRows - 1) / kGramRows;
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
+    T* gn = g.data() + n * C * C;
+    // G is symmetric: each block of rows computes only its part left of the diagonal's end
+    // (half the products), then the upper triangle is mirrored from the lower.
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t b = blocks - 1; b >= 0; --b) {  // the widest blocks first
       const int64_t c0 = b * kGramRows, m = std::min(kGramRows, C - c0);
-      Strided<T> gm(g.data() + (n * C + c0) * C, m, C, Eigen::OuterStride<>(C));
-      gm.noalias() = (f.middleRows(c0, m) * f.transpose()) * norm;
+      Strided<T> gm(gn + c0 * C, m, c0 + m, Eigen::OuterStride<>(C));
+      gm.noalias() = (f.middleRows(c0, m) * f.topRows(c0 + m).transpose()) * norm;
     }
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < C; ++i)
+      for (int64_t j = i + 1; j < C; ++j) gn[i * C + j] = gn[j * C + i];
   }
   // dF = (dG + dGᵀ) F / (C·H·W): the backward reads the input features.
   auto feats = x.value_ptr();

@@ -1,8 +1,11 @@
 #include "nst/ops/winograd.h"
 
+#include "nst/ops/sgemm.h"
+
 #include <omp.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 namespace nst::kernels {
@@ -264,9 +267,19 @@ void run_group(const Geometry& g, const T* in, const T* U, T* out, const Extras<
   each(36 * ncc, [&](int64_t task) {
     const int64_t xi = task / ncc, j0 = (task % ncc) * kGemmCols;
     const int64_t jn = std::min(kGemmCols, Gn - j0);
-    const ConstStrided<T> u(U + xi * K * C, K, C, Eigen::OuterStride<>(C));
-    const ConstStrided<T> v(V + xi * g.Ci * G + j0, g.Ci, jn, Eigen::OuterStride<>(G));
-    Strided<T> m(M + xi * g.Co * G + j0, g.Co, jn, Eigen::OuterStride<>(G));
+    const T* uxi = U + xi * K * C;
+    const T* vxi = V + xi * g.Ci * G + j0;
+    T* mxi = M + xi * g.Co * G + j0;
+    if constexpr (std::is_same_v<T, float>) {  // our register-blocked kernel (sgemm.h)
+      if constexpr (Backward)
+        sgemm(g.Co, jn, g.Ci, uxi, 1, C, vxi, G, mxi, G);  // U_ξᵀ: (i, k) at U_ξ[k][i]
+      else
+        sgemm(g.Co, jn, g.Ci, uxi, C, 1, vxi, G, mxi, G);
+      return;
+    }
+    const ConstStrided<T> u(uxi, K, C, Eigen::OuterStride<>(C));
+    const ConstStrided<T> v(vxi, g.Ci, jn, Eigen::OuterStride<>(G));  // double: Eigen
+    Strided<T> m(mxi, g.Co, jn, Eigen::OuterStride<>(G));
     if constexpr (Backward)
       m.noalias() = u.transpose() * v;
     else
