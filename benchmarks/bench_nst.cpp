@@ -84,6 +84,7 @@ struct Options {
   bool child = false, compare = false;
   int size = 256, nthreads = 1;
   std::string dump, init = "content";
+  HistoryPrecision precision = HistoryPrecision::Half;  // --lbfgs-precision, as the nst command
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -131,6 +132,7 @@ void usage() {
       "  --resize MODE     square (center crop, size x size; default) or longest (longest side = size)\n"
       "  --no-layers       skip the per-layer timings\n"
       "  --system-heap     leave glibc's heap policy as it is (no nst::retain_freed_memory)\n"
+      "  --lbfgs-precision half|float   how L-BFGS stores its pairs (default half, as nst)\n"
       "  --layer-ref       also time the im2col reference kernels per layer\n"
       "  --no-full-check   skip the fast-vs-im2col check on full layer shapes\n"
       "  --history-fill    run history+3 L-BFGS iterations (peak RSS with a full history)\n"
@@ -202,6 +204,10 @@ Options parse(int argc, char** argv) {
     } else if (a == "--init") {
       o.init = need(i);
       if (o.init != "content" && o.init != "random") die("--init: content or random");
+    } else if (a == "--lbfgs-precision") {
+      const std::string p = need(i);
+      if (p != "half" && p != "float") die("--lbfgs-precision: half or float");
+      o.precision = p == "half" ? HistoryPrecision::Half : HistoryPrecision::Float;
     } else {
       die("unknown option " + a + " (see --help)");
     }
@@ -561,6 +567,7 @@ int run_child(const Options& o) {
   StylizeSettings st;
   st.iterations = iters;
   st.init = InitMode::Random;
+  st.lbfgs_precision = o.precision;
   std::vector<double> stamps;
   StylizeCallbacks cb;
   cb.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>&) {
@@ -614,6 +621,7 @@ int run_compare(const Options& o) {
   StylizeSettings st;
   st.iterations = o.iters;
   st.init = o.init == "content" ? InitMode::Content : InitMode::Random;
+  st.lbfgs_precision = o.precision;
   StylizeCallbacks cb;
   cb.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>&) {
     std::printf("@iter %d %.9g %.9g %.9g %.9g %.6f\n", p.iteration, p.terms.total, p.terms.content, p.terms.style,
@@ -657,6 +665,7 @@ Result run_config(const Options& o, const char* self, int size, int threads, boo
                                 "--content", o.content, "--style", o.style};
   if (!o.layers) args.push_back("--no-layers");
   if (o.system_heap) args.push_back("--system-heap");
+  if (o.precision == HistoryPrecision::Float) args.insert(args.end(), {"--lbfgs-precision", "float"});
   if (o.layer_ref) args.push_back("--layer-ref");
   if (!full_check) args.push_back("--no-full-check");
   if (o.history_fill) args.push_back("--history-fill");

@@ -1,6 +1,9 @@
 #include "nst/ops/gram.h"
 
+#include "nst/ops/sgemm.h"
+
 #include <algorithm>
+#include <type_traits>
 
 namespace nst {
 
@@ -49,6 +52,19 @@ Var<T> gram(const Var<T>& x) {
         const int64_t j0 = b * kGradCols, jn = std::min(kGradCols, HW - j0);
         const ConstStrided<T> fm(f + j0, C, jn, Eigen::OuterStride<>(HW));
         Strided<T> dm(dx + n * C * HW + j0, C, jn, Eigen::OuterStride<>(HW));
+        if constexpr (std::is_same_v<T, float>) {
+          if (kernels::detail::sgemm_uses_avx2()) {  // our kernel: 1.4x Eigen on these shapes
+            if (fresh) {
+              kernels::sgemm(C, jn, C, sym.data(), C, 1, f + j0, HW, dm.data(), HW);
+            } else {
+              static thread_local Buffer<float> tmp;
+              if (tmp.size() < static_cast<size_t>(C * jn)) tmp.resize(static_cast<size_t>(C * jn));
+              kernels::sgemm(C, jn, C, sym.data(), C, 1, f + j0, HW, tmp.data(), jn);
+              dm += Eigen::Map<const RowMajor<float>>(tmp.data(), C, jn);
+            }
+            continue;
+          }
+        }
         if (fresh)
           dm.noalias() = sym * fm;
         else
