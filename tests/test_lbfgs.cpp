@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <Eigen/Dense>
+#include <omp.h>
 
 #include <cmath>
 #include <limits>
@@ -807,4 +808,43 @@ TEST_CASE("half-precision history: the direction is the dense L-BFGS matrix of t
   MESSAGE("direction error against rounded pairs " << worst_rounded << ", against float pairs " << worst_unrounded);
   CHECK(worst_rounded < 1e-4);
   CHECK(worst_unrounded > worst_rounded);  // the reference with rounded pairs is the closer one
+}
+
+TEST_CASE("long vectors: the parallel chunked loops give bit-identical runs for 1, 2 and 3 threads") {
+  // n spans several chunks of the two-loop recursion's parallel loops (and a partial one).
+  const int64_t n = 200003;
+  Eigen::VectorXd a(n), c(n);
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = std::pow(10.0, 3.0 * u(rng));
+    c[i] = u(rng) - 0.5;
+  }
+  auto f = [&](const Vec& x, Vec& g) {  // Σ a_i (x_i - c_i)² / 2 + a coupling of neighbours
+    double loss = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double r = x[i] - c[i], nb = i + 1 < n ? x[i + 1] - x[i] : 0.0;
+      loss += 0.5 * a[i] * r * r + 0.5 * nb * nb;
+      g[i] = static_cast<float>(a[i] * r - nb + (i > 0 ? x[i] - x[i - 1] : 0.0));
+    }
+    return loss;
+  };
+  const int saved = omp_get_max_threads();
+  for (const auto precision : {nst::HistoryPrecision::Float, nst::HistoryPrecision::Half}) {
+    std::vector<Vec> results;
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      Vec x = Vec::Zero(n);
+      LbfgsOptions opt;
+      opt.max_iterations = 15;
+      opt.history = 5;
+      opt.history_precision = precision;
+      const LbfgsResult r = lbfgs_minimize(f, x, opt);
+      CHECK(r.stop == LbfgsStop::MaxIterations);
+      results.push_back(x);
+    }
+    CHECK(bit_identical(results[0], results[1]));
+    CHECK(bit_identical(results[0], results[2]));
+  }
+  omp_set_num_threads(saved);
 }

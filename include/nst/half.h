@@ -21,10 +21,13 @@ class HalfVector {
   // Encodes v[0..n); every value must be finite (throws std::invalid_argument otherwise).
   void assign(const float* v, int64_t n);
   int64_t size() const { return static_cast<int64_t>(bits_.size()); }
-  // The decoded vector's dot product with q (n = size()), accumulated in double.
-  double dot(const float* q) const;
-  // q += a * decoded.
-  void axpy(float a, float* q) const;
+  // The decoded vector's dot product with q (n = size()), accumulated in double; or over the
+  // elements [begin, end) only.
+  double dot(const float* q) const { return dot(q, 0, size()); }
+  double dot(const float* q, int64_t begin, int64_t end) const;
+  // q += a * decoded; or over [begin, end) only.
+  void axpy(float a, float* q) const { axpy(a, q, 0, size()); }
+  void axpy(float a, float* q, int64_t begin, int64_t end) const;
   // out = decoded.
   void decode(float* out) const;
 

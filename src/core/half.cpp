@@ -77,11 +77,11 @@ void HalfVector::assign(const float* v, int64_t n) {
 }
 
 // The vector loops: decoded = f16_to_float(bits) * scale, in blocks of 8 with F16C.
-double HalfVector::dot(const float* q) const {
-  const int64_t n = size();
+double HalfVector::dot(const float* q, int64_t begin, int64_t end) const {
+  const int64_t n = end;
   const uint16_t* b = bits_.data();
   double sum = 0;
-  int64_t i = 0;
+  int64_t i = begin;
 #ifdef NST_F16C
   // Four float accumulators over blocks of 8, flushed to double every 256 values.
   constexpr int64_t kBlock = 256;
@@ -102,11 +102,11 @@ double HalfVector::dot(const float* q) const {
   return sum * static_cast<double>(scale_);
 }
 
-void HalfVector::axpy(float a, float* q) const {
-  const int64_t n = size();
+void HalfVector::axpy(float a, float* q, int64_t begin, int64_t end) const {
+  const int64_t n = end;
   const uint16_t* b = bits_.data();
   const float as = a * scale_;
-  int64_t i = 0;
+  int64_t i = begin;
 #ifdef NST_F16C
   const __m256 va = _mm256_set1_ps(as);
   for (; i + 8 <= n; i += 8) {

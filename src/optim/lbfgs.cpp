@@ -24,7 +24,36 @@ constexpr double kWolfeC2 = 0.9;         // curvature
 constexpr int kMaxSearchEvaluations = 25;
 
 // Float32 vectors, double accumulation.
-double dot(const Vec& a, const Vec& b) { return a.cast<double>().dot(b.cast<double>()); }
+// The vector loops of the two-loop recursion run in parallel over fixed chunks, and a sum
+// combines its chunks' partial sums in order: the same bits for any number of threads.
+constexpr int64_t kChunk = 1 << 15;
+
+// Σ_c part(begin_c, end_c) over the chunks of [0, n).
+template <class Part>
+double chunked_sum(int64_t n, const Part& part) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c)
+    partial[static_cast<size_t>(c)] = part(c * kChunk, std::min(n, (c + 1) * kChunk));
+  double sum = 0;
+  for (double p : partial) sum += p;
+  return sum;
+}
+
+// body(begin, end) over the chunks of [0, n), in parallel.
+template <class Body>
+void chunked_for(int64_t n, const Body& body) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) body(c * kChunk, std::min(n, (c + 1) * kChunk));
+}
+
+double dot(const Vec& a, const Vec& b) {
+  return chunked_sum(a.size(), [&](int64_t i, int64_t j) {
+    return a.segment(i, j - i).cast<double>().dot(b.segment(i, j - i).cast<double>());
+  });
+}
 double max_abs(const Vec& v) { return static_cast<double>(v.cwiseAbs().maxCoeff()); }
 double norm1(const Vec& v) { return v.cast<double>().cwiseAbs().sum(); }
 
@@ -103,13 +132,13 @@ class PairHistory {
   void apply(Vec& q) {
     for (int j = count_ - 1; j >= 0; --j) {
       const size_t i = index(j);
-      alpha_[i] = rho_[i] * (half_ ? hs_[i].dot(q.data()) : dot(s_[i], q));
+      alpha_[i] = rho_[i] * (half_ ? half_dot(hs_[i], q) : dot(s_[i], q));
       add(y_, hy_, i, static_cast<float>(-alpha_[i]), q);
     }
     q *= static_cast<float>(gamma_);
     for (int j = 0; j < count_; ++j) {
       const size_t i = index(j);
-      const double beta = rho_[i] * (half_ ? hy_[i].dot(q.data()) : dot(y_[i], q));
+      const double beta = rho_[i] * (half_ ? half_dot(hy_[i], q) : dot(y_[i], q));
       add(s_, hs_, i, static_cast<float>(alpha_[i] - beta), q);
     }
   }
@@ -122,12 +151,17 @@ class PairHistory {
     start_ = (start_ + 1) % m_;
     return slot;
   }
+  static double half_dot(const HalfVector& h, const Vec& q) {
+    return chunked_sum(q.size(), [&](int64_t b, int64_t e) { return h.dot(q.data(), b, e); });
+  }
   // q += a * v[i], from the float or the half store.
   void add(const std::vector<Vec>& v, const std::vector<HalfVector>& h, size_t i, float a, Vec& q) const {
-    if (half_)
-      h[i].axpy(a, q.data());
-    else
-      q += a * v[i];
+    chunked_for(q.size(), [&](int64_t b, int64_t e) {
+      if (half_)
+        h[i].axpy(a, q.data(), b, e);
+      else
+        q.segment(b, e - b) += a * v[i].segment(b, e - b);
+    });
   }
 
   int m_;

@@ -21,7 +21,8 @@
 // kept only if its rounded sᵀy > 1e-10, so H is exactly the L-BFGS matrix of the pairs it
 // holds (positive definite); only the pairs differ from float ones, by ≤ 2^-11 relative.
 // Every dot product is accumulated in double.
-// Single-threaded and deterministic: the same inputs give bit-identical results.
+// Deterministic: the vector loops run in parallel (OpenMP) over fixed chunks, sums combined in
+// order, so the same inputs give bit-identical results for any number of threads.
 #pragma once
 
 #include <Eigen/Core>
