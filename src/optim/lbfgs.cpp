@@ -41,14 +41,6 @@ double chunked_sum(int64_t n, const Part& part) {
   return sum;
 }
 
-// body(begin, end) over the chunks of [0, n), in parallel.
-template <class Body>
-void chunked_for(int64_t n, const Body& body) {
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t c = 0; c < chunks; ++c) body(c * kChunk, std::min(n, (c + 1) * kChunk));
-}
-
 double dot(const Vec& a, const Vec& b) {
   return chunked_sum(a.size(), [&](int64_t i, int64_t j) {
     return a.segment(i, j - i).cast<double>().dot(b.segment(i, j - i).cast<double>());
@@ -129,17 +121,40 @@ class PairHistory {
   }
 
   // Two-loop recursion: q <- H q, H the L-BFGS inverse-Hessian approximation (N&W Alg. 7.4).
+  // Each pass over q applies one pair's update and, chunk by chunk, takes the next pair's dot
+  // product with the updated q: the same operations in the same order as separate passes (the
+  // same bits), with q read twice per pair instead of four times.
   void apply(Vec& q) {
-    for (int j = count_ - 1; j >= 0; --j) {
+    if (count_ == 0) return;
+    const int64_t n = q.size();
+    float* qd = q.data();
+    double next = chunked_sum(n, [&](int64_t b, int64_t e) { return dot_range(s_, hs_, index(count_ - 1), qd, b, e); });
+    for (int j = count_ - 1; j >= 0; --j) {  // newest to oldest
       const size_t i = index(j);
-      alpha_[i] = rho_[i] * (half_ ? half_dot(hs_[i], q) : dot(s_[i], q));
-      add(y_, hy_, i, static_cast<float>(-alpha_[i]), q);
+      alpha_[i] = rho_[i] * next;
+      const float a = static_cast<float>(-alpha_[i]);
+      const bool more = j > 0;
+      const size_t i_next = more ? index(j - 1) : 0;
+      next = chunked_sum(n, [&](int64_t b, int64_t e) {
+        axpy_range(y_, hy_, i, a, qd, b, e);
+        return more ? dot_range(s_, hs_, i_next, qd, b, e) : 0.0;
+      });
     }
-    q *= static_cast<float>(gamma_);
-    for (int j = 0; j < count_; ++j) {
+    const float gamma = static_cast<float>(gamma_);
+    next = chunked_sum(n, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) qd[k] *= gamma;
+      return dot_range(y_, hy_, index(0), qd, b, e);
+    });
+    for (int j = 0; j < count_; ++j) {  // oldest to newest
       const size_t i = index(j);
-      const double beta = rho_[i] * (half_ ? half_dot(hy_[i], q) : dot(y_[i], q));
-      add(s_, hs_, i, static_cast<float>(alpha_[i] - beta), q);
+      const double beta = rho_[i] * next;
+      const float a = static_cast<float>(alpha_[i] - beta);
+      const bool more = j + 1 < count_;
+      const size_t i_next = more ? index(j + 1) : 0;
+      next = chunked_sum(n, [&](int64_t b, int64_t e) {
+        axpy_range(s_, hs_, i, a, qd, b, e);
+        return more ? dot_range(y_, hy_, i_next, qd, b, e) : 0.0;
+      });
     }
   }
 
@@ -151,17 +166,19 @@ class PairHistory {
     start_ = (start_ + 1) % m_;
     return slot;
   }
-  static double half_dot(const HalfVector& h, const Vec& q) {
-    return chunked_sum(q.size(), [&](int64_t b, int64_t e) { return h.dot(q.data(), b, e); });
+  // Pair vector i (from the float store v or the half store h) dotted with q over [b, e).
+  double dot_range(const std::vector<Vec>& v, const std::vector<HalfVector>& h, size_t i, const float* q,
+                   int64_t b, int64_t e) const {
+    if (half_) return h[i].dot(q, b, e);
+    const Eigen::Map<const Vec> qm(q + b, e - b);
+    return v[i].segment(b, e - b).cast<double>().dot(qm.cast<double>());
   }
-  // q += a * v[i], from the float or the half store.
-  void add(const std::vector<Vec>& v, const std::vector<HalfVector>& h, size_t i, float a, Vec& q) const {
-    chunked_for(q.size(), [&](int64_t b, int64_t e) {
-      if (half_)
-        h[i].axpy(a, q.data(), b, e);
-      else
-        q.segment(b, e - b) += a * v[i].segment(b, e - b);
-    });
+  // q += a * pair vector i over [b, e).
+  void axpy_range(const std::vector<Vec>& v, const std::vector<HalfVector>& h, size_t i, float a, float* q,
+                  int64_t b, int64_t e) const {
+    if (half_) return h[i].axpy(a, q, b, e);
+    Eigen::Map<Vec> qm(q + b, e - b);
+    qm += a * v[i].segment(b, e - b);
   }
 
   int m_;
