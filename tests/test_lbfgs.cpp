@@ -508,40 +508,66 @@ TEST_CASE("NoProgress") {
   }
 }
 
-TEST_CASE("the direction matches the dense L-BFGS inverse Hessian of the last m pairs") {
-  // Fixed step with lr = 1: after iteration 1, x_{k+1} - x_k = d_k = -H_k g_k exactly up to
-  // float rounding. Rebuild H_k in double from the recorded points and gradients
-  // (H = (I - ρ s yᵀ) H (I - ρ y sᵀ) + ρ s sᵀ over the newest m pairs, oldest first, from
-  // H0 = γ I with γ = sᵀy / yᵀy of the newest pair) and compare, while the ring wraps.
-  const int n = 8, m = 3;
-  const Quadratic q(n, 3);
+namespace {
+
+// A run of lbfgs_minimize with the fixed step lr = 1, recording every point and gradient.
+struct RecordedRun {
   std::vector<Eigen::VectorXd> xs, gs;
+  LbfgsResult result;
+};
+RecordedRun record_quadratic_run(int n, int m, nst::HistoryPrecision precision) {
+  const Quadratic q(n, 3);
+  RecordedRun run;
   auto f = [&](const Vec& x, Vec& g) {
     const double loss = q(x, g);
-    xs.push_back(x.cast<double>());
-    gs.push_back(g.cast<double>());
+    run.xs.push_back(x.cast<double>());
+    run.gs.push_back(g.cast<double>());
     return loss;
   };
   Vec x = Vec::Zero(n);
   LbfgsOptions opt;
   opt.max_iterations = 9;
   opt.history = m;
-  const LbfgsResult r = lbfgs_minimize(f, x, opt);
-  REQUIRE(r.evaluations == 10);
-  CHECK(r.skipped_pairs == 0);
-  for (size_t k = 1; k + 1 < xs.size(); ++k) {  // iteration k + 1 (0-based point k)
+  opt.history_precision = precision;
+  run.result = lbfgs_minimize(f, x, opt);
+  return run;
+}
+
+// The L-BFGS direction -H_k g_k of iteration k + 1 (0-based point k) built densely in double:
+// H = (I - ρ s yᵀ) H (I - ρ y sᵀ) + ρ s sᵀ over the newest m pairs, oldest first, from
+// H0 = γ I with γ = sᵀy / yᵀy of the newest pair; pair(i) gives (s, y) of step i -> i + 1.
+template <class Pair>
+Eigen::VectorXd dense_direction(const RecordedRun& run, size_t k, int m, const Pair& pair) {
+  const Eigen::Index n = run.xs[0].size();
+  const size_t first = k >= static_cast<size_t>(m) ? k - m : 0;
+  const auto [s_new, y_new] = pair(k - 1);
+  Eigen::MatrixXd h = Eigen::MatrixXd::Identity(n, n) * (s_new.dot(y_new) / y_new.dot(y_new));
+  for (size_t i = first; i < k; ++i) {
+    const auto [s, y] = pair(i);
+    const double rho = 1.0 / s.dot(y);
+    const Eigen::MatrixXd v = Eigen::MatrixXd::Identity(n, n) - rho * y * s.transpose();
+    h = v.transpose() * h * v + rho * s * s.transpose();
+  }
+  return -h * run.gs[k];
+}
+
+}  // namespace
+
+TEST_CASE("the direction matches the dense L-BFGS inverse Hessian of the last m pairs") {
+  // Fixed step with lr = 1: after iteration 1, x_{k+1} - x_k = d_k = -H_k g_k exactly up to
+  // float rounding. Rebuild H_k in double from the recorded points and gradients and compare,
+  // while the ring wraps.
+  const int n = 8, m = 3;
+  const RecordedRun run = record_quadratic_run(n, m, nst::HistoryPrecision::Float);
+  REQUIRE(run.result.evaluations == 10);
+  CHECK(run.result.skipped_pairs == 0);
+  auto pair = [&](size_t i) {
+    return std::make_pair(Eigen::VectorXd(run.xs[i + 1] - run.xs[i]), Eigen::VectorXd(run.gs[i + 1] - run.gs[i]));
+  };
+  for (size_t k = 1; k + 1 < run.xs.size(); ++k) {
     CAPTURE(k);
-    const size_t first = k >= static_cast<size_t>(m) ? k - m : 0;
-    const Eigen::VectorXd s_new = xs[k] - xs[k - 1], y_new = gs[k] - gs[k - 1];
-    Eigen::MatrixXd h = Eigen::MatrixXd::Identity(n, n) * (s_new.dot(y_new) / y_new.dot(y_new));
-    for (size_t i = first; i < k; ++i) {
-      const Eigen::VectorXd s = xs[i + 1] - xs[i], y = gs[i + 1] - gs[i];
-      const double rho = 1.0 / s.dot(y);
-      const Eigen::MatrixXd v = Eigen::MatrixXd::Identity(n, n) - rho * y * s.transpose();
-      h = v.transpose() * h * v + rho * s * s.transpose();
-    }
-    const Eigen::VectorXd d_ref = -h * gs[k];
-    const Eigen::VectorXd d = xs[k + 1] - xs[k];
+    const Eigen::VectorXd d_ref = dense_direction(run, k, m, pair);
+    const Eigen::VectorXd d = run.xs[k + 1] - run.xs[k];
     CHECK((d - d_ref).norm() <= 1e-3 * d_ref.norm());
   }
 }
@@ -752,58 +778,34 @@ TEST_CASE("half-precision history: converges like float on the quadratic, determ
 }
 
 TEST_CASE("half-precision history: the direction is the dense L-BFGS matrix of the rounded pairs") {
-  // As the dense test above, but each pair is first rounded as HalfVector stores it; ρ and γ
-  // come from the rounded pairs.
+  // As above, but each pair is first rounded as HalfVector stores it; ρ and γ come from the
+  // rounded pairs.
   const int n = 8, m = 3;
-  const Quadratic q(n, 3);
-  std::vector<Eigen::VectorXd> xs, gs;
-  auto f = [&](const Vec& x, Vec& g) {
-    const double loss = q(x, g);
-    xs.push_back(x.cast<double>());
-    gs.push_back(g.cast<double>());
-    return loss;
-  };
-  Vec x = Vec::Zero(n);
-  LbfgsOptions opt;
-  opt.max_iterations = 9;
-  opt.history = m;
-  opt.history_precision = nst::HistoryPrecision::Half;
-  const LbfgsResult r = lbfgs_minimize(f, x, opt);
-  REQUIRE(r.evaluations == 10);
-  CHECK(r.skipped_pairs == 0);
-  auto rounded = [](const Eigen::VectorXd& v) {
-    const Vec vf = v.cast<float>();
+  const RecordedRun run = record_quadratic_run(n, m, nst::HistoryPrecision::Half);
+  REQUIRE(run.result.evaluations == 10);
+  CHECK(run.result.skipped_pairs == 0);
+  auto rounded = [](const Vec& v) {
     nst::HalfVector h;
-    h.assign(vf.data(), vf.size());
-    Vec out(vf.size());
+    h.assign(v.data(), v.size());
+    Vec out(v.size());
     h.decode(out.data());
     return Eigen::VectorXd(out.cast<double>());
   };
-  auto pair = [&](size_t i) {  // (s, y) of step i -> i + 1, as L-BFGS formed them in float
-    const Vec s = xs[i + 1].cast<float>() - xs[i].cast<float>(), y = gs[i + 1].cast<float>() - gs[i].cast<float>();
-    return std::make_pair(rounded(s.cast<double>()), rounded(y.cast<double>()));
+  auto rounded_pair = [&](size_t i) {  // (s, y) as L-BFGS formed them in float, then rounded
+    const Vec s = run.xs[i + 1].cast<float>() - run.xs[i].cast<float>();
+    const Vec y = run.gs[i + 1].cast<float>() - run.gs[i].cast<float>();
+    return std::make_pair(rounded(s), rounded(y));
+  };
+  auto float_pair = [&](size_t i) {
+    return std::make_pair(Eigen::VectorXd(run.xs[i + 1] - run.xs[i]), Eigen::VectorXd(run.gs[i + 1] - run.gs[i]));
   };
   double worst_rounded = 0, worst_unrounded = 0;
-  for (size_t k = 1; k + 1 < xs.size(); ++k) {
-    CAPTURE(k);
-    const size_t first = k >= static_cast<size_t>(m) ? k - m : 0;
-    for (const bool round : {true, false}) {
-      auto pr = [&](size_t i) {
-        if (round) return pair(i);
-        return std::make_pair(Eigen::VectorXd(xs[i + 1] - xs[i]), Eigen::VectorXd(gs[i + 1] - gs[i]));
-      };
-      const auto [s_new, y_new] = pr(k - 1);
-      Eigen::MatrixXd h = Eigen::MatrixXd::Identity(n, n) * (s_new.dot(y_new) / y_new.dot(y_new));
-      for (size_t i = first; i < k; ++i) {
-        const auto [s, y] = pr(i);
-        const double rho = 1.0 / s.dot(y);
-        const Eigen::MatrixXd v = Eigen::MatrixXd::Identity(n, n) - rho * y * s.transpose();
-        h = v.transpose() * h * v + rho * s * s.transpose();
-      }
-      const Eigen::VectorXd d_ref = -h * gs[k];
-      const double err = (xs[k + 1] - xs[k] - d_ref).norm() / d_ref.norm();
-      (round ? worst_rounded : worst_unrounded) = std::max(round ? worst_rounded : worst_unrounded, err);
-    }
+  for (size_t k = 1; k + 1 < run.xs.size(); ++k) {
+    const Eigen::VectorXd d = run.xs[k + 1] - run.xs[k];
+    const Eigen::VectorXd with_rounded = dense_direction(run, k, m, rounded_pair);
+    const Eigen::VectorXd with_float = dense_direction(run, k, m, float_pair);
+    worst_rounded = std::max(worst_rounded, (d - with_rounded).norm() / with_rounded.norm());
+    worst_unrounded = std::max(worst_unrounded, (d - with_float).norm() / with_float.norm());
   }
   MESSAGE("direction error against rounded pairs " << worst_rounded << ", against float pairs " << worst_unrounded);
   CHECK(worst_rounded < 1e-4);
