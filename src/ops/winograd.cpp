@@ -138,15 +138,14 @@ struct Geometry {
   int64_t strip() const { return 4 * tiles_x + 8; }  // a padded image row, see below
 };
 
-// What the convolution does besides the products: the forward's epilogue, the backward's
-// ReLU mask on its input, and whether the output is accumulated into or overwritten.
+// What the convolution does besides the products: the forward's epilogue (bias, ReLU, mask of
+// its output), the backward's ReLU mask on its input, and whether the output is accumulated
+// into or overwritten.
 template <class T>
 struct Extras {
-  const T* bias = nullptr;          // forward: + bias[k]
-  bool relu = false;                // forward: max(., 0)
-  uint8_t* out_mask = nullptr;      // forward with relu: (Co,H,W), value > 0
-  const uint8_t* in_mask = nullptr; // backward: input read as in ⊙ in_mask, (Ci,H,W)
-  bool accumulate = false;          // add into out instead of overwriting it
+  ConvEpilogue<T> epi;               // forward only
+  const uint8_t* in_mask = nullptr;  // backward: input read as in ⊙ in_mask, (Ci,H,W)
+  bool accumulate = false;           // add into out instead of overwriting it
 };
 
 // Per-thread scratch for one tile row: input and output transforms are done a tile row at a
@@ -174,7 +173,7 @@ struct RowScratch {
 };
 
 // V_ξ for the tiles_x tiles of tile row ty of one channel plane: V_ξ[tx] at V[ξ * xi_stride + tx].
-// With mask_plane, the plane is read as plane ⊙ mask_plane.
+// Flip (backward): the plane is read mirrored, and as plane ⊙ mask_plane with a mask.
 template <bool Flip, class T>
 void input_tile_row(const Geometry& g, const T* plane, const uint8_t* mask_plane, int64_t ty, T* V,
                     int64_t xi_stride, RowScratch<T>& s) {
@@ -190,12 +189,12 @@ void input_tile_row(const Geometry& g, const T* plane, const uint8_t* mask_plane
     const int64_t row = (Flip ? g.H - 1 - yy : yy) * g.W;
     const T* v = plane + row;
     src[a] = v;
-    if (!Flip && !mask_plane) continue;
-    // Mirrored (backward) or masked: one pass into scratch that does both.
+    if constexpr (!Flip) continue;
+    // Mirrored, and masked when there is a mask: rows in scratch.
     const uint8_t* m = mask_plane ? mask_plane + row : nullptr;
     T* out = s.masked + a * g.W;
     const int64_t last = g.W - 1;
-    if (Flip && m) {  // two passes that vectorize (one reversed and masked does not, GCC 12)
+    if (m) {  // two passes that vectorize (one reversed and masked does not, GCC 12)
       T* tmp = s.masked + 6 * g.W;
 #pragma omp simd
       for (int64_t x = 0; x < g.W; ++x) {
@@ -204,15 +203,9 @@ void input_tile_row(const Geometry& g, const T* plane, const uint8_t* mask_plane
       }
 #pragma omp simd
       for (int64_t x = 0; x < g.W; ++x) out[x] = tmp[last - x];
-    } else if (Flip) {
-#pragma omp simd
-      for (int64_t x = 0; x < g.W; ++x) out[x] = v[last - x];
     } else {
 #pragma omp simd
-      for (int64_t x = 0; x < g.W; ++x) {
-        const T value = v[x];
-        out[x] = m[x] ? value : T(0);
-      }
+      for (int64_t x = 0; x < g.W; ++x) out[x] = v[last - x];
     }
     src[a] = out;
   }
@@ -354,7 +347,7 @@ void run_group(const Geometry& g, const T* in, const T* U, T* out, const Extras<
   each(g.Co * rows, [&](int64_t task) {
     const int64_t k = task / rows, r = task % rows;
     output_tile_row<Flip>(g, M + k * G + r * g.tiles_x, g.Co * G, ty0 + r, out + k * HW,
-                          ex.bias ? ex.bias[k] : T(0), ex.relu, ex.out_mask ? ex.out_mask + k * HW : nullptr,
+                          ex.epi.bias ? ex.epi.bias[k] : T(0), ex.epi.relu, ex.epi.mask ? ex.epi.mask + k * HW : nullptr,
                           ex.accumulate, scratch);
   });
 }
@@ -455,9 +448,7 @@ template <class T>
 void conv3x3_forward_winograd(const ConvShape& s, const T* x, const T* U, T* y, const ConvEpilogue<T>& epi) {
   if (epi.mask && !epi.relu) throw std::invalid_argument("winograd conv: a mask needs relu");
   Extras<T> ex;
-  ex.bias = epi.bias;
-  ex.relu = epi.relu;
-  ex.out_mask = epi.mask;
+  ex.epi = epi;
   winograd_conv<false>(geometry(s, false), x, U, y, ex);
 }
 

@@ -116,7 +116,8 @@ class PairHistory {
       alpha_.push_back(0);
     }
     rho_[static_cast<size_t>(slot)] = 1.0 / sy;
-    gamma_ = sy / dot(half_ ? y : y_[static_cast<size_t>(slot)], half_ ? y : y_[static_cast<size_t>(slot)]);
+    const Vec& y_kept = half_ ? y : y_[static_cast<size_t>(slot)];  // float pairs were swapped in
+    gamma_ = sy / dot(y_kept, y_kept);
     return true;
   }
 
