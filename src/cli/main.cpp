@@ -1,4 +1,5 @@
 // nst: stylize an image from the command line. See README.md for the options.
+#include "cli/loss_log.h"
 #include "cli/options.h"
 #include "cli/progress.h"
 #include "nst/heap.h"
@@ -15,6 +16,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -48,13 +50,6 @@ struct MemoryLimitError : std::runtime_error {
 int fail(int code, const std::string& message) {
   std::fprintf(stderr, "nst: %s\n", message.c_str());
   return code;
-}
-
-std::string loss_row(const StylizeProgress& p) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "%d,%.9g,%.9g,%.9g,%.9g,%.3f\n", p.iteration, p.terms.total, p.terms.content,
-                p.terms.style, p.terms.tv, p.seconds);
-  return buf;
 }
 
 int run(const Options& opt) {
@@ -99,12 +94,14 @@ int run(const Options& opt) {
                to_string(net.preprocess), format_bytes(need.total()).c_str());
 
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) == 1, opt.print_every);
-  std::string log = "iteration,total,content,style,tv,seconds\n";
+  // The loss log grows a row per iteration as the run goes (cli/loss_log.h).
+  std::unique_ptr<LossLog> log;
+  if (!opt.loss_log.empty()) log = std::make_unique<LossLog>(opt.loss_log, loss_log_header(), opt.overwrite);
   StylizeCallbacks callbacks;
   callbacks.cancelled = [] { return g_stop_signal != 0; };
   callbacks.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>& image) {
+    if (log) log->append(loss_log_row(p));  // before the progress line: a reader of both sees the row
     progress.update(p);
-    log += loss_row(p);
     if (opt.save_every > 0 && p.iteration % opt.save_every == 0)
       save_image(image(), numbered_path(opt.output, p.iteration, width), {opt.jpeg_quality, true});
     return true;
@@ -123,8 +120,6 @@ int run(const Options& opt) {
     std::fprintf(stderr, "nst: warning: stopped after %d iterations: %s\n", r.iterations, r.message.c_str());
   // The files we write now may exist only because --save-every or a previous check allowed it.
   save_image(result.image, opt.output, {opt.jpeg_quality, opt.overwrite});
-  if (!opt.loss_log.empty())
-    write_file_atomically(opt.loss_log, std::vector<unsigned char>(log.begin(), log.end()), opt.overwrite);
   std::fprintf(stderr, "nst: wrote %s (loss %.4e: content %.4e, style %.4e, tv %.4e)\n", opt.output.c_str(),
                result.best.total, result.best.content, result.best.style, result.best.tv);
   std::fprintf(stderr, "nst: L-BFGS made %d iterations, %d evaluations (%d history resets, %d pairs skipped)\n",

@@ -1,0 +1,63 @@
+#include "cli/loss_log.h"
+
+#include "nst/io/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace nst::cli {
+
+const std::string& loss_log_header() {
+  static const std::string header = "iteration,total,content,style,tv,seconds\n";
+  return header;
+}
+
+std::string loss_log_row(const StylizeProgress& p) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%d,%.9g,%.9g,%.9g,%.9g,%.3f\n", p.iteration, p.terms.total, p.terms.content,
+                p.terms.style, p.terms.tv, p.seconds);
+  return buf;
+}
+
+LossLog::LossLog(const std::string& path, const std::string& initial, bool overwrite) : path_(path), text_(initial) {
+  write_file_atomically(path, std::vector<unsigned char>(initial.begin(), initial.end()), overwrite);
+  fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+  if (fd_ < 0) throw OutputError(path + ": cannot reopen the loss log to append: " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) != text_.size()) {
+    ::close(fd_);
+    fd_ = -1;
+    throw OutputError(path + ": the loss log changed while it was being created");
+  }
+}
+
+LossLog::~LossLog() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void LossLog::append(const std::string& row) {
+  if (fd_ < 0) throw OutputError(path_ + ": the loss log is closed after an earlier failure");
+  // One write() of the whole line: a reader sees all of it or none. A short write (disk full)
+  // is undone so that the file never ends in a partial row.
+  ssize_t n;
+  do n = ::write(fd_, row.data(), row.size());
+  while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(row.size())) {
+    text_ += row;
+    return;
+  }
+  const int err = n < 0 ? errno : ENOSPC;
+  if (::ftruncate(fd_, static_cast<off_t>(text_.size())) != 0) {
+    // Nothing more can be done; the row is cut short.
+  }
+  ::close(fd_);
+  fd_ = -1;
+  throw OutputError(path_ + ": cannot append to the loss log: " + std::strerror(err));
+}
+
+}  // namespace nst::cli

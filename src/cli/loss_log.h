@@ -1,0 +1,41 @@
+// The --loss-log CSV, written as the run goes so that `tail -f` and a live plot can follow it,
+// and a crash loses nothing already computed.
+//
+// The file is valid at every moment: it appears (atomically, nst/io/atomic_file.h) already
+// holding its header, and each row is appended whole by one write() of a complete line, so a
+// reader never sees a partial row. If an append fails (disk full), the file is cut back to its
+// last complete row and OutputError is thrown.
+#pragma once
+
+#include "nst/style/stylize.h"
+
+#include <string>
+
+namespace nst::cli {
+
+// "iteration,total,content,style,tv,seconds\n"
+const std::string& loss_log_header();
+// One row (a complete line): row i is the loss evaluated in iteration i.
+std::string loss_log_row(const StylizeProgress& p);
+
+class LossLog {
+ public:
+  // Creates `path` holding `initial` (the header, or the header and the rows a resumed run
+  // already has). Throws OutputError (the path exists without `overwrite`, cannot be written).
+  LossLog(const std::string& path, const std::string& initial, bool overwrite);
+  ~LossLog();
+  LossLog(const LossLog&) = delete;
+  LossLog& operator=(const LossLog&) = delete;
+
+  // Appends one complete line. Throws OutputError, leaving the file at its previous rows.
+  void append(const std::string& row);
+  // Everything written so far (what the file holds).
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::string text_;
+};
+
+}  // namespace nst::cli
