@@ -324,7 +324,7 @@ TEST_CASE("check_paths: missing, unreadable, directory and FIFO inputs; missing 
   CHECK_THROWS_WITH_AS(check_paths(o), doctest::Contains("not a regular file"), InputError);
   o = opt;
   o.weights = s.dir.path("fifo.png");
-  CHECK_THROWS_WITH_AS(check_paths(o), doctest::Contains("weights file is not a regular file"), InputError);
+  CHECK_THROWS_WITH_AS(check_paths(o), doctest::Contains("cannot open weights file: is a FIFO (named pipe), not a regular file"), InputError);
   o = opt;
   o.weights = s.dir.path("nope.safetensors");
   CHECK_THROWS_WITH_AS(check_paths(o), doctest::Contains("hint: pass --weights FILE or set NST_WEIGHTS"), InputError);
@@ -339,7 +339,7 @@ TEST_CASE("check_paths: missing, unreadable, directory and FIFO inputs; missing 
   } else {
     o = opt;
     o.content = s.dir.path("secret.png");
-    CHECK_THROWS_WITH_AS(check_paths(o), doctest::Contains("cannot read content image"), InputError);
+    CHECK_THROWS_WITH_AS(check_paths(o), doctest::Contains("cannot open content image: cannot be read: permission denied"), InputError);
   }
 }
 

@@ -366,7 +366,7 @@ TEST_CASE("random bytes and mutated files never crash the decoder") {
 TEST_CASE("load_image: missing, directory, FIFO, device, empty, oversized, text named .png") {
   TempDir dir;
   CHECK(load_error(dir / "missing.png") == dir / "missing.png" + ": no such file");
-  CHECK(load_error(dir.path) == dir.path + ": is a directory, not an image file");
+  CHECK(load_error(dir.path) == dir.path + ": is a directory, not a regular file");
 
   REQUIRE(::mkfifo((dir / "fifo.png").c_str(), 0600) == 0);
   CHECK(load_error(dir / "fifo.png") == dir / "fifo.png" + ": is a FIFO (named pipe), not a regular file");
@@ -394,7 +394,7 @@ TEST_CASE("load_image: missing, directory, FIFO, device, empty, oversized, text 
 
   CHECK(load_error("") == "(empty path): no input file given");
   write_bytes(dir / "plainfile", {1});
-  CHECK(contains(load_error(dir / "plainfile/x.png"), "cannot access: "));
+  CHECK(load_error(dir / "plainfile/x.png") == dir / "plainfile/x.png" + ": a component of the path is not a directory");
 }
 
 TEST_CASE("load_image reads a symlink to an image") {
@@ -597,7 +597,7 @@ TEST_CASE("save never replaces an existing file unless told to") {
     nst::save_image(img, out);
     FAIL("replaced an existing file");
   } catch (const nst::OutputError& e) {
-    CHECK(std::string(e.what()) == out + ": exists; pass --overwrite to replace it");
+    CHECK(std::string(e.what()) == out + ": exists; not replaced");
   }
   CHECK(read_bytes(out) == old);
   nst::save_image(img, out, {95, true});

@@ -219,18 +219,18 @@ TEST_CASE("malformed files: each is rejected with its own one-line message") {
       {"zip file", bytes(std::string("PK\x03\x04\x14\0\0\0", 8) + std::string(100, 'x')),
        "looks like a PyTorch .pth (zip) file"},
       {"header past EOF", bytes(u64_le(100) + "{}"), "header length 100 runs past the end of the file (10 bytes)"},
-      {"header not JSON", header("hello", ""), "header is not valid JSON: unexpected 'h'"},
-      {"truncated JSON", header("{\"w\": {\"dtype\": \"F32\"", ""), "unexpected end of document inside an object"},
+      {"header not JSON", header("hello", ""), "header is not valid JSON at byte 0: syntax error while parsing value - invalid literal; last read: 'h'"},
+      {"truncated JSON", header("{\"w\": {\"dtype\": \"F32\"", ""), "while parsing object - unexpected end of input"},
       {"top level array", header("[]", ""), "header is a JSON array, expected an object"},
       {"trailing garbage", header(one(entry("w", "F32", "[2,3]", 0, 24)) + " x", w24),
-       "trailing characters after the JSON value ('x')"},
-      {"NUL padding", header(std::string("{}\0\0", 4), ""), "trailing characters after the JSON value (byte 0x00)"},
+       "expected end of input"},
+      {"NUL padding", header(std::string("{}\0\0", 4), ""), "header is not valid JSON at byte 2: a NUL byte"},
       {"duplicate tensor name",
        header("{" + entry("w", "F32", "[2,3]", 0, 24) + "," + entry("w", "F32", "[2,3]", 0, 24) + "}", w24),
-       "duplicate key \"w\""},
+       "header has duplicate key \"w\""},
       {"deep nesting", header("{\"w\":" + std::string(100, '[') + std::string(100, ']') + "}", ""),
-       "nesting deeper than 64 levels"},
-      {"invalid UTF-8 name", header(one(entry("w\xE0\x80\xAF", "F32", "[2,3]", 0, 24)), w24), "overlong UTF-8"},
+       "header nests JSON deeper than 64 levels"},
+      {"invalid UTF-8 name", header(one(entry("w\xE0\x80\xAF", "F32", "[2,3]", 0, 24)), w24), "ill-formed UTF-8 byte; last read: '\"w\\xe0\\x80'"},
       {"entry not an object", header("{\"w\": [1, 2]}", ""), "tensor w header entry is an array, expected an object"},
       {"missing dtype", header("{\"w\": {\"shape\": [2,3], \"data_offsets\": [0,24]}}", w24),
        "tensor w has no \"dtype\" field"},
@@ -336,6 +336,121 @@ TEST_CASE("malformed files: each is rejected with its own one-line message") {
   MESSAGE(cases.size(), " malformed files rejected");
 }
 
+// The header's JSON: nlohmann's strict parser plus our own rules (the cases of the JSON parser
+// nst had before it used nlohmann-json). Each document is the whole header.
+TEST_CASE("header JSON: every malformed document is refused with the byte it stopped at") {
+  TempDir dir;
+  int n = 0;
+  auto error_of = [&](const std::string& header_text) {
+    const std::string path = dir.path("json-" + std::to_string(n++) + ".safetensors");
+    write_file(path, safetensors_raw(header_text, ""));
+    return load_error(path, kWantW);
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"   ", "at byte 3: syntax error while parsing value - unexpected end of input"},
+      {"[1, 2", "at byte 5: syntax error while parsing array - unexpected end of input"},
+      {"{\"a\": 1", "while parsing object - unexpected end of input"},
+      {"{\"a\"", "while parsing object separator - unexpected end of input"},
+      {"[1,", "while parsing value - unexpected end of input"},
+      {"@", "at byte 0: syntax error while parsing value - invalid literal; last read: '@'"},
+      {"NaN", "invalid literal; last read: 'N'"},
+      {"[Infinity]", "invalid literal; last read: '[I'"},
+      {"tru", "invalid literal; last read: 'tru'"},
+      {"01", "at byte 1: syntax error while parsing value - unexpected number literal"},
+      {"-", "expected digit after '-'"},
+      {"+1", "invalid literal; last read: '+'"},
+      {"1.", "expected digit after '.'"},
+      {".5", "invalid literal; last read: '.'"},
+      {"1e+", "after exponent sign"},
+      {"\"abc", "missing closing quote"},
+      {"\"a\tb\"", "control character U+0009 (HT) must be escaped"},
+      {"\"a\\x\"", "forbidden character after backslash"},
+      {"\"\\u12G4\"", "'\\u' must be followed by 4 hex digits"},
+      {"\"\\ud800\"", "surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF"},
+      {"\"\\ud800\\u0041\"", "surrogate U+D800..U+DBFF must be followed by U+DC00..U+DFFF"},
+      {"\"\\udc00\"", "surrogate U+DC00..U+DFFF must follow U+D800..U+DBFF"},
+      {"\"\xFF\"", "ill-formed UTF-8 byte; last read: '\"\\xff'"},          // invalid lead byte
+      {"\"\xC3(\"", "ill-formed UTF-8 byte"},                                   // bad continuation
+      {"\"\xE2\x82", "ill-formed UTF-8 byte"},                                   // truncated sequence
+      {"\"\xE0\x80\x80\"", "ill-formed UTF-8 byte"},                           // overlong
+      {"\"\xED\xA0\x80\"", "ill-formed UTF-8 byte"},                           // encoded surrogate
+      {"\"\xF4\x90\x80\x80\"", "ill-formed UTF-8 byte"},                      // beyond U+10FFFF
+      {"{1: 2}", "while parsing object key - unexpected number literal; expected string literal"},
+      {"{\"a\" 1}", "while parsing object separator - unexpected number literal; expected ':'"},
+      {"{\"a\": 1 \"b\": 2}", "while parsing object - unexpected string literal; expected '}'"},
+      {"[1 2]", "while parsing array - unexpected number literal; expected ']'"},
+      {"[1,]", "at byte 3: syntax error while parsing value - unexpected ']'"},          // trailing comma
+      {"{\"a\": 1,}", "at byte 8: syntax error while parsing object key - unexpected '}'"},  // trailing comma
+      {"{} x", "at byte 3: syntax error while parsing value - invalid literal; last read: '{} x'; expected end of input"},
+      {"1 2", "expected end of input"},
+      {"[1] // comment", "expected end of input"},
+      {"[1, 2, x]", "at byte 7: "},
+      {std::string("{}\0 ", 4), "at byte 2: a NUL byte"},   // nlohmann alone would stop there
+      {"\xEF\xBB\xBF{}", "at byte 0: it starts with a byte order mark"},  // nlohmann alone skips it
+      {"{\"x\": {\"k\": 1, \"k\": 2}}", "header has duplicate key \"k\""},
+      {"{\"a\": 1, \"\\u0061\": 2}", "header has duplicate key \"a\""},  // found after decoding escapes
+  };
+  for (const auto& [doc, expected] : cases) {
+    const std::string msg = error_of(doc);
+    INFO("document: ", doc, "\n  message: ", msg);
+    CHECK(msg.find(expected) != std::string::npos);
+    CHECK(msg.find("header ") != std::string::npos);
+    for (unsigned char c : msg) CHECK((c >= 0x20 && c < 0x7f));  // one printable ASCII line
+  }
+  // Keys may repeat in different objects.
+  CHECK(error_of("{\"a\": {\"a\": 1}, \"b\": {\"a\": 2}}").find("duplicate") == std::string::npos);
+}
+
+TEST_CASE("header JSON: nesting depth and number of values are bounded") {
+  TempDir dir;
+  int n = 0;
+  auto error_of = [&](const std::string& header_text) {
+    const std::string path = dir.path("deep-" + std::to_string(n++) + ".safetensors");
+    write_file(path, safetensors_raw(header_text, ""));
+    return load_error(path, kWantW);
+  };
+  // 64 levels are parsed (and then refused for what they hold); 65 are not.
+  CHECK(error_of("{\"w\":" + std::string(63, '[') + std::string(63, ']') + "}") ==
+        dir.path("deep-0.safetensors") + ": tensor w header entry is an array, expected an object");
+  CHECK(error_of("{\"w\":" + std::string(64, '[') + std::string(64, ']') + "}").find(
+            "header nests JSON deeper than 64 levels") != std::string::npos);
+  // Far deeper than any recursion could go: still a clean error.
+  CHECK(error_of(std::string(1000000, '[')).find("deeper than 64 levels") != std::string::npos);
+  // 2^20 values pass the count (then fail as a non-object header); one more does not.
+  std::string values = "[";
+  for (int i = 0; i < (1 << 20) - 2; ++i) values += "0,";
+  CHECK(error_of(values + "0]").find("header is a JSON array") != std::string::npos);
+  CHECK(error_of(values + "0,0]").find("header holds more than 1048576 JSON values") != std::string::npos);
+}
+
+TEST_CASE("header JSON: integers are exact, strings decoded") {
+  TempDir dir;
+  int n = 0;
+  auto error_of = [&](const std::string& shape, const std::string& offsets,
+                      const std::vector<TensorRequest>& wanted = kWantW) {
+    const std::string path = dir.path("int-" + std::to_string(n++) + ".safetensors");
+    write_file(path, safetensors_raw("{\"w\":{\"dtype\":\"F32\",\"shape\":" + shape + ",\"data_offsets\":" +
+                                         offsets + "}}",
+                                     w_data()));
+    return load_error(path, wanted);
+  };
+  CHECK(error_of("[2,3]", "[0,24]").empty());
+  CHECK(error_of("[2,3]", "[-0,24]").empty());  // -0 is the integer 0
+  CHECK(error_of("[2,3]", "[0,2.4e1]").find("data_offsets end is not a non-negative 64-bit integer") !=
+        std::string::npos);
+  CHECK(error_of("[2,3]", "[0.0,24]").find("data_offsets begin is not a non-negative") != std::string::npos);
+  CHECK(error_of("[2,3e0]", "[0,24]").find("shape element 1 (3.0) is not a 64-bit integer") != std::string::npos);
+  CHECK(error_of("[2,9223372036854775807]", "[0,24]").find("too many elements") != std::string::npos);
+  CHECK(error_of("[2,-9223372036854775808]", "[0,24]").find("negative dimension -9223372036854775808") !=
+        std::string::npos);
+  CHECK(error_of("[2,3]", "[0,18446744073709551615]").find("hold 18446744073709551615 bytes") != std::string::npos);
+  // Escapes and UTF-8 in names come out decoded.
+  const std::string path = dir.path("names.safetensors");
+  write_file(path, safetensors_raw("{\"\\u00e9\\ud83d\\ude00\\n\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}",
+                                   w_data()));
+  CHECK(load_safetensors(path, {{"\xC3\xA9\xF0\x9F\x98\x80\n", {2, 3}}}).tensors.size() == 1);
+}
+
 TEST_CASE("exact messages for the common user mistakes") {
   TempDir dir;
   std::string path = dir.path("vgg.safetensors");
@@ -349,7 +464,7 @@ TEST_CASE("exact messages for the common user mistakes") {
 
 TEST_CASE("other special files: a device, a path through a file") {
   TempDir dir;
-  CHECK(load_error("/dev/null", kWantW) == "/dev/null: is a device, not a regular file");
+  CHECK(load_error("/dev/null", kWantW) == "/dev/null: is a character device, not a regular file");
   std::string file = dir.path("plain");
   write_file(file, good_file());
   CHECK(load_error(file + "/x.safetensors", kWantW).find("not a directory") != std::string::npos);

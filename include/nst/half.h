@@ -1,4 +1,5 @@
-// IEEE 754 binary16 ("half") conversions and a float vector stored in half precision.
+// IEEE 754 binary16 ("half") and bfloat16 conversions (Eigen's Eigen::half / Eigen::bfloat16),
+// and a float vector stored in half precision.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,8 @@ float f16_to_float(uint16_t bits);
 // Rounds to nearest, ties to even, as the F16C instruction vcvtps2ph does; overflow gives
 // ±inf, NaN stays a (quiet) NaN.
 uint16_t float_to_f16(float value);
+// bfloat16 (the top 16 bits of a float) to float: exact.
+float bf16_to_float(uint16_t bits);
 
 // A float vector stored as binary16 times one power-of-two scale, chosen so that the largest
 // magnitude encodes to [2^14, 2^15): half the memory of float, with a relative error of at

@@ -155,6 +155,8 @@ int main(int argc, char** argv) {
     return fail(kExitNoInput, e.what());
   } catch (const OutputPathError& e) {
     return fail(kExitCantCreat, e.what());
+  } catch (const OutputExistsError& e) {
+    return fail(kExitCantCreat, std::string(e.what()) + "; pass --overwrite to replace it");
   } catch (const OutputError& e) {
     return fail(kExitCantCreat, e.what());
   } catch (const ImageError& e) {
@@ -165,9 +167,7 @@ int main(int argc, char** argv) {
     return fail(kExitOsErr, e.what());
   } catch (const std::bad_alloc&) {
     return fail(kExitOsErr, "out of memory");
-  } catch (const std::invalid_argument& e) {
-    return fail(kExitUsage, e.what());
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // a std::invalid_argument here is a bug, not a bad option
     return fail(kExitSoftware, std::string("internal error: ") + e.what());
   }
 }

@@ -1,5 +1,7 @@
 #include "cli/options.h"
 
+#include "nst/io/regular_file.h"
+
 #include <CLI/CLI.hpp>
 
 #include <sys/stat.h>
@@ -203,13 +205,13 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
 
 namespace {
 
+// Opens (and closes) the input: a regular file we can read (nst/io/regular_file.h).
 void check_input(const std::string& what, const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0)
-    throw InputError(path + ": cannot open " + what + ": " + std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) throw InputError(path + ": " + what + " is a directory");
-  if (!S_ISREG(st.st_mode)) throw InputError(path + ": " + what + " is not a regular file");
-  if (access(path.c_str(), R_OK) != 0) throw InputError(path + ": cannot read " + what + ": " + std::strerror(errno));
+  try {
+    const RegularFile file(path);
+  } catch (const FileError& e) {
+    throw InputError(path + ": cannot open " + what + ": " + e.reason);
+  }
 }
 
 bool same_file(const std::string& a, const std::string& b) {

@@ -1,5 +1,7 @@
 #include "nst/half.h"
 
+#include <Eigen/Core>
+
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -12,45 +14,18 @@
 
 namespace nst {
 
-float f16_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t{h & 0x8000u} << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu;
-  const uint32_t mant = h & 0x3FFu;
-  if (exp == 0) {
-    // Zero or subnormal: mant * 2^-24, exact in float.
-    float f = static_cast<float>(mant) * 0x1p-24f;
-    return sign ? -f : f;
-  }
-  uint32_t bits;
-  if (exp == 31)
-    bits = sign | 0x7F800000u | (mant << 13);  // inf, or NaN with its payload
-  else
-    bits = sign | ((exp + 112u) << 23) | (mant << 13);  // rebias 15 -> 127
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+// The scalar conversions are Eigen's (F16C instructions when the build targets them, else
+// Eigen's portable code, which rounds the same way).
+float f16_to_float(uint16_t bits) {
+  return static_cast<float>(Eigen::numext::bit_cast<Eigen::half>(bits));
 }
 
 uint16_t float_to_f16(float value) {
-  uint32_t x;
-  std::memcpy(&x, &value, 4);
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  const uint32_t a = x & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u | ((a >> 13) & 0x3FFu));  // NaN, quieted
-  if (a >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 65520 (or inf): inf
-  if (a >= 0x38800000u) {  // >= 2^-14: a normal half; rebias 127 -> 15, round the 13 dropped bits
-    const uint32_t r = a - 0x38000000u;
-    return static_cast<uint16_t>(sign | ((r + 0xFFFu + ((r >> 13) & 1u)) >> 13));
-  }
-  // A subnormal half: round(value · 2^24). value = m · 2^(e - 150), so that is m >> (126 - e).
-  const uint32_t e = a >> 23;
-  if (e < 102) return sign;  // below 2^-25: rounds to zero
-  const uint32_t m = (a & 0x7FFFFFu) | 0x800000u;
-  const uint32_t shift = 126 - e;  // 14..24
-  uint32_t q = m >> shift;
-  const uint32_t rem = m & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-  if (rem > halfway || (rem == halfway && (q & 1u))) ++q;
-  return static_cast<uint16_t>(sign | q);  // q = 0x400 is the smallest normal, correctly encoded
+  return Eigen::numext::bit_cast<uint16_t>(Eigen::half(value));
+}
+
+float bf16_to_float(uint16_t bits) {
+  return static_cast<float>(Eigen::numext::bit_cast<Eigen::bfloat16>(bits));
 }
 
 void HalfVector::assign(const float* v, int64_t n) {

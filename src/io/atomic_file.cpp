@@ -1,5 +1,7 @@
 #include "nst/io/atomic_file.h"
 
+#include "nst/io/regular_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -103,8 +105,9 @@ void write_file_atomically(const std::string& path, const std::vector<unsigned c
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) fail(path, "is a directory");
-    if (!overwrite) fail(path, "exists; pass --overwrite to replace it");
-    if (!S_ISREG(st.st_mode)) fail(path, "exists and is not a regular file; refusing to replace it");
+    if (!overwrite) throw OutputExistsError(path + ": exists; not replaced");
+    if (const char* kind = non_regular_kind(st.st_mode))
+      fail(path, std::string("exists and is ") + kind + ", not a regular file; refusing to replace it");
     mode = static_cast<mode_t>(st.st_mode & 07777);
   } else if (errno != ENOENT && errno != ENOTDIR) {  // ENOTDIR: reported below
     fail(path, "cannot check the output path: " + errno_text(errno));
@@ -154,7 +157,7 @@ void write_file_atomically(const std::string& path, const std::vector<unsigned c
     if (::rename(tmp.name().c_str(), path.c_str()) != 0)
       fail(path, "cannot rename the temporary file into place: " + errno_text(errno));
   } else if (const int err = publish_noreplace(tmp.name(), path)) {
-    if (err == EEXIST) fail(path, "exists; pass --overwrite to replace it");
+    if (err == EEXIST) throw OutputExistsError(path + ": exists; not replaced");
     fail(path, "cannot move the temporary file into place: " + errno_text(err));
   }
   tmp.published();

@@ -1,8 +1,5 @@
 #include "nst/io/image.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <stb_image.h>
 #include <stb_image_resize.h>
@@ -10,7 +7,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -20,6 +16,7 @@
 #include <string>
 
 #include "nst/io/atomic_file.h"
+#include "nst/io/regular_file.h"
 
 namespace nst {
 namespace {
@@ -348,64 +345,13 @@ Image decode_image(const unsigned char* bytes, size_t size, const std::string& n
 
 Image load_image(const std::string& path, const ImageLimits& limits) {
   if (path.empty()) fail("(empty path)", "no input file given");
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) fail(path, "no such file");
-    fail(path, std::string("cannot access: ") + std::strerror(errno));
-  }
-  auto check_kind = [&](const struct stat& s) {
-    if (S_ISREG(s.st_mode)) return;
-    if (S_ISDIR(s.st_mode)) fail(path, "is a directory, not an image file");
-    if (S_ISFIFO(s.st_mode)) fail(path, "is a FIFO (named pipe), not a regular file");
-    if (S_ISCHR(s.st_mode)) fail(path, "is a character device, not a regular file");
-    if (S_ISBLK(s.st_mode)) fail(path, "is a block device, not a regular file");
-    if (S_ISSOCK(s.st_mode)) fail(path, "is a socket, not a regular file");
-    fail(path, "is not a regular file");
-  };
-  auto check_bytes = [&](int64_t n) {
-    if (n == 0) fail(path, "empty file");
-    if (n > limits.max_file_bytes)
-      fail(path, "file is " + std::to_string(n) + " bytes, larger than the limit of " +
-                     std::to_string(limits.max_file_bytes) + " bytes");
-  };
-  check_kind(st);
-  check_bytes(st.st_size);
-
-  // O_NONBLOCK: should the path have turned into a FIFO since stat, open must not hang.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) fail(path, std::string("cannot open: ") + std::strerror(errno));
-  std::vector<unsigned char> buf;
+  std::vector<unsigned char> bytes;
   try {
-    struct stat fst;
-    if (::fstat(fd, &fst) != 0) fail(path, std::string("cannot stat: ") + std::strerror(errno));
-    check_kind(fst);
-    check_bytes(fst.st_size);
-
-    // Read up to one byte past the limit, so that a file that grew since fstat is caught.
-    const int64_t cap = limits.max_file_bytes + 1;
-    buf.resize(static_cast<size_t>(fst.st_size) + 1);
-    size_t got = 0;
-    for (;;) {
-      if (got == buf.size()) {
-        if (static_cast<int64_t>(got) >= cap) break;
-        buf.resize(static_cast<size_t>(std::min<int64_t>(cap, int64_t(got) * 2)));
-      }
-      const ssize_t n = ::read(fd, buf.data() + got, buf.size() - got);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fail(path, std::string("read failed: ") + std::strerror(errno));
-      }
-      if (n == 0) break;
-      got += static_cast<size_t>(n);
-    }
-    buf.resize(got);
-    check_bytes(static_cast<int64_t>(got));
-  } catch (...) {
-    ::close(fd);
-    throw;
+    bytes = read_regular_file(path, static_cast<uint64_t>(std::max<int64_t>(limits.max_file_bytes, 0)));
+  } catch (const FileError& e) {
+    throw ImageError(e.what());
   }
-  ::close(fd);
-  return decode_image(buf.data(), buf.size(), path, limits);
+  return decode_image(bytes.data(), bytes.size(), path, limits);
 }
 
 // =============================================================================================

@@ -1,16 +1,18 @@
 #include "nst/io/safetensors.h"
 
-#include "nst/io/json.h"
+#include "nst/io/regular_file.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
+#include <set>
 
 namespace nst {
 
@@ -21,6 +23,8 @@ namespace {
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // Bounds the parsed header's memory: a JSON value costs ~100 bytes, a tensor entry ~10 values.
 constexpr size_t kMaxHeaderValues = size_t{1} << 20;
+// Real headers nest 3 deep ({name: {shape: [...]}}).
+constexpr int kMaxHeaderDepth = 64;
 // Tensor bytes are read and converted in chunks of this size (a multiple of every element size).
 constexpr size_t kChunkBytes = size_t{1} << 20;
 
@@ -64,14 +68,128 @@ std::string shown(const std::string& s) {
   return out;
 }
 
+using Json = nlohmann::ordered_json;  // keeps the document's order of keys
+
 // "a number", "an object", ...: for messages about a JSON value of the wrong type.
-std::string a_type(json::Type t) {
-  const char* n = json::type_name(t);
-  return std::string(t == json::Type::Array || t == json::Type::Object ? "an " : "a ") + n;
+std::string a_type(const Json& v) {
+  return std::string(v.is_array() || v.is_object() ? "an " : "a ") + v.type_name();
+}
+
+// A header problem that nlohmann's parser does not look for.
+struct HeaderRuleError {
+  std::string problem;
+};
+
+// The checks on the header's JSON that are ours, run as a SAX pass before the document is built:
+// no duplicate keys (nlohmann keeps the last one silently; which one would a reader use?), at
+// most kMaxHeaderDepth levels of nesting and kMaxHeaderValues values. Parse errors keep
+// nlohmann's description and byte position.
+class HeaderChecks : public nlohmann::json_sax<Json> {
+ public:
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override {
+    open();
+    keys_.emplace_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (!keys_.back().insert(k).second) throw HeaderRuleError{"has duplicate key \"" + shown(k) + "\""};
+    return true;
+  }
+  bool end_object() override {
+    keys_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    open();
+    keys_.emplace_back();  // unused; keeps keys_ parallel to the nesting
+    return true;
+  }
+  bool end_array() override {
+    keys_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) override {
+    // ex.what(): "[json.exception.parse_error.101] parse error at line 1, column 8: <description>"
+    std::string what = ex.what();
+    const size_t col = what.find(", column ");
+    const size_t colon = col == std::string::npos ? std::string::npos : what.find(": ", col);
+    if (colon != std::string::npos) what = what.substr(colon + 2);
+    // The description quotes the bytes last read, which may be anything: escape them, cut it.
+    std::string clean;
+    for (unsigned char c : what) {
+      if (clean.size() > 300) {
+        clean += "...";
+        break;
+      }
+      if (c < 0x20 || c >= 0x7f) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        clean += buf;
+      } else {
+        clean += static_cast<char>(c);
+      }
+    }
+    // nlohmann counts the byte it stopped on from 1.
+    throw HeaderRuleError{"is not valid JSON at byte " + std::to_string(position > 0 ? position - 1 : 0) + ": " +
+                          clean};
+  }
+
+ private:
+  bool value() {
+    if (++values_ > kMaxHeaderValues)
+      throw HeaderRuleError{"holds more than " + std::to_string(kMaxHeaderValues) + " JSON values"};
+    return true;
+  }
+  void open() {
+    value();
+    if (keys_.size() >= static_cast<size_t>(kMaxHeaderDepth))
+      throw HeaderRuleError{"nests JSON deeper than " + std::to_string(kMaxHeaderDepth) + " levels"};
+  }
+  size_t values_ = 0;
+  std::vector<std::set<std::string>> keys_;
+};
+
+// Parses the header's JSON: nlohmann's strict RFC 8259 parser (no comments, no trailing
+// commas, no NaN, valid UTF-8, nothing after the value) plus HeaderChecks.
+Json parse_header_json(const std::string& text) {
+  // nlohmann skips a leading byte order mark and stops at a NUL byte as at the end of input;
+  // JSON allows neither.
+  if (text.size() >= 3 && text.compare(0, 3, "\xEF\xBB\xBF") == 0)
+    throw HeaderRuleError{"is not valid JSON at byte 0: it starts with a byte order mark"};
+  if (const size_t nul = text.find('\0'); nul != std::string::npos)
+    throw HeaderRuleError{"is not valid JSON at byte " + std::to_string(nul) + ": a NUL byte"};
+  HeaderChecks checks;
+  Json::sax_parse(text, &checks, nlohmann::detail::input_format_t::json, /*strict=*/true);
+  return Json::parse(text);  // cannot fail now: the same parser accepted it above
 }
 
 std::string range_str(uint64_t begin, uint64_t end) {
   return "[" + std::to_string(begin) + "," + std::to_string(end) + "]";
+}
+
+// The exact integer a JSON number holds, or nothing: nlohmann keeps a number written without
+// fraction or exponent that fits 64 bits as an integer, so 1.0, 1e3 and 2^64 come out empty
+// instead of rounded.
+std::optional<int64_t> as_int64(const Json& v) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<uint64_t>();
+    if (u <= static_cast<uint64_t>(INT64_MAX)) return static_cast<int64_t>(u);
+    return std::nullopt;
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
+  return std::nullopt;
+}
+std::optional<uint64_t> as_uint64(const Json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer() && v.get<int64_t>() >= 0) return static_cast<uint64_t>(v.get<int64_t>());  // "-0"
+  return std::nullopt;
 }
 
 // One tensor entry of the header, validated.
@@ -86,39 +204,29 @@ struct Entry {
 class Reader {
  public:
   explicit Reader(const std::string& path) : path_(path) {}
-  ~Reader() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Reader(const Reader&) = delete;
-  Reader& operator=(const Reader&) = delete;
 
   [[noreturn]] void fail(const std::string& problem, const std::string& hint = "") const {
     throw WeightsError(path_ + ": " + problem + (hint.empty() ? "" : "; hint: " + hint));
   }
 
-  // Checks that the path is a readable regular file and opens it. The type is checked before
-  // opening (opening a FIFO would block) and again on the descriptor (the path may change).
+  // Opens the path, which must be a regular file (nst/io/regular_file.h).
   void open() {
-    struct stat st {};
     if (path_.empty()) fail("empty path", "pass the path of a .safetensors weights file");
-    if (::stat(path_.c_str(), &st) != 0) {
-      int err = errno;
-      if (err == ENOENT)
-        fail("no such file", "check the path; the project README explains where to get VGG19 weights");
-      if (err == ENOTDIR) fail("a component of the path is not a directory");
-      if (err == EACCES) fail("permission denied while looking up the file");
-      fail(std::string("cannot access the file: ") + std::strerror(err));
+    try {
+      file_ = std::make_unique<RegularFile>(path_);
+    } catch (const FileError& e) {
+      std::string hint;
+      if (e.kind == FileError::Kind::Missing && e.reason == "no such file")
+        hint = "check the path; the project README explains where to get VGG19 weights";
+      else if (e.kind == FileError::Kind::NotRegular && e.reason.find("directory") != std::string::npos)
+        hint = "pass the .safetensors file inside it";
+      else if (e.kind == FileError::Kind::NotRegular && e.reason.find("FIFO") != std::string::npos)
+        hint = "save the weights to a file first";
+      else if (e.kind == FileError::Kind::Denied)
+        hint = "check the file's permissions";
+      fail(e.reason, hint);
     }
-    check_regular(st);
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd_ < 0) {
-      int err = errno;
-      if (err == EACCES) fail("cannot be read: permission denied", "check the file's permissions");
-      fail(std::string("cannot open the file: ") + std::strerror(err));
-    }
-    if (::fstat(fd_, &st) != 0) fail(std::string("cannot stat the open file: ") + std::strerror(errno));
-    check_regular(st);
-    size_ = static_cast<uint64_t>(st.st_size);
+    size_ = file_->size();
   }
 
   uint64_t size() const { return size_; }
@@ -128,7 +236,7 @@ class Reader {
     auto* p = static_cast<unsigned char*>(dst);
     size_t done = 0;
     while (done < n) {
-      ssize_t r = ::pread(fd_, p + done, n - done, static_cast<off_t>(offset + done));
+      ssize_t r = ::pread(file_->fd(), p + done, n - done, static_cast<off_t>(offset + done));
       if (r < 0) {
         if (errno == EINTR) continue;
         fail("read error in " + what + " at byte " + std::to_string(offset + done) + ": " +
@@ -144,16 +252,8 @@ class Reader {
   }
 
  private:
-  void check_regular(const struct stat& st) const {
-    if (S_ISDIR(st.st_mode)) fail("is a directory, not a weights file", "pass the .safetensors file inside it");
-    if (S_ISFIFO(st.st_mode)) fail("is a FIFO (named pipe), not a regular file", "save the weights to a file first");
-    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) fail("is a device, not a regular file");
-    if (S_ISSOCK(st.st_mode)) fail("is a socket, not a regular file");
-    if (!S_ISREG(st.st_mode)) fail("is not a regular file");
-  }
-
   std::string path_;
-  int fd_ = -1;
+  std::unique_ptr<RegularFile> file_;
   uint64_t size_ = 0;
 };
 
@@ -167,39 +267,39 @@ std::string format_hint(const unsigned char* b) {
 }
 
 // Parses one header entry; `r` only reports errors.
-Entry parse_entry(const Reader& r, const std::string& name, const json::Value& v) {
+Entry parse_entry(const Reader& r, const std::string& name, const Json& v) {
   const std::string who = "tensor " + shown(name);
   if (!v.is_object())
-    r.fail(who + " header entry is " + a_type(v.type()) + ", expected an object");
-  for (size_t i = 0; i < v.size(); ++i) {
-    const std::string& k = v.key(i);
+    r.fail(who + " header entry is " + a_type(v) + ", expected an object");
+  for (const auto& item : v.items()) {
+    const std::string& k = item.key();
     if (k != "dtype" && k != "shape" && k != "data_offsets")
       r.fail(who + " has unexpected field \"" + shown(k) + "\"",
              "entries have exactly dtype, shape and data_offsets");
   }
-  const json::Value* dtype = v.find("dtype");
-  const json::Value* shape = v.find("shape");
-  const json::Value* offsets = v.find("data_offsets");
-  if (!dtype) r.fail(who + " has no \"dtype\" field");
-  if (!shape) r.fail(who + " has no \"shape\" field");
-  if (!offsets) r.fail(who + " has no \"data_offsets\" field");
+  if (!v.contains("dtype")) r.fail(who + " has no \"dtype\" field");
+  if (!v.contains("shape")) r.fail(who + " has no \"shape\" field");
+  if (!v.contains("data_offsets")) r.fail(who + " has no \"data_offsets\" field");
+  const Json* dtype = &v["dtype"];
+  const Json* shape = &v["shape"];
+  const Json* offsets = &v["data_offsets"];
 
   Entry e;
   e.name = name;
   if (!dtype->is_string())
-    r.fail(who + ": \"dtype\" is " + a_type(dtype->type()) + ", expected a string");
-  e.dtype = dtype->as_string();
+    r.fail(who + ": \"dtype\" is " + a_type(*dtype) + ", expected a string");
+  e.dtype = dtype->get<std::string>();
 
   if (!shape->is_array())
-    r.fail(who + ": \"shape\" is " + a_type(shape->type()) +
+    r.fail(who + ": \"shape\" is " + a_type(*shape) +
            ", expected an array of integers");
   for (size_t i = 0; i < shape->size(); ++i) {
-    const json::Value& d = (*shape)[i];
+    const Json& d = (*shape)[i];
     if (!d.is_number())
       r.fail(who + ": shape element " + std::to_string(i) + " is " +
-             a_type(d.type()) + ", expected an integer");
-    std::optional<int64_t> n = d.as_int64();
-    if (!n) r.fail(who + ": shape element " + std::to_string(i) + " (" + shown(d.number_text()) +
+             a_type(d) + ", expected an integer");
+    std::optional<int64_t> n = as_int64(d);
+    if (!n) r.fail(who + ": shape element " + std::to_string(i) + " (" + shown(d.dump()) +
                    ") is not a 64-bit integer");
     if (*n < 0) r.fail(who + " has negative dimension " + std::to_string(*n) + " in its shape");
     e.shape.push_back(*n);
@@ -213,15 +313,14 @@ Entry parse_entry(const Reader& r, const std::string& name, const json::Value& v
   }
 
   if (!offsets->is_array())
-    r.fail(who + ": \"data_offsets\" is " + a_type(offsets->type()) +
+    r.fail(who + ": \"data_offsets\" is " + a_type(*offsets) +
            ", expected [begin, end]");
   if (offsets->size() != 2)
     r.fail(who + ": \"data_offsets\" has " + std::to_string(offsets->size()) +
            " elements, expected [begin, end]");
   uint64_t be[2];
   for (size_t i = 0; i < 2; ++i) {
-    const json::Value& o = (*offsets)[i];
-    std::optional<uint64_t> n = o.is_number() ? o.as_uint64() : std::nullopt;
+    std::optional<uint64_t> n = as_uint64((*offsets)[i]);
     if (!n) r.fail(who + ": data_offsets " + (i == 0 ? "begin" : "end") + " is not a non-negative 64-bit integer");
     be[i] = *n;
   }
@@ -345,13 +444,6 @@ std::string missing_hint(const std::vector<Entry>& entries, const std::string& w
 
 }  // namespace
 
-float bf16_to_float(uint16_t h) {
-  uint32_t bits = uint32_t{h} << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 WeightsFile load_safetensors(const std::string& path, const std::vector<TensorRequest>& wanted) {
   for (const TensorRequest& req : wanted)
     for (int64_t d : req.shape)
@@ -387,32 +479,27 @@ WeightsFile load_safetensors(const std::string& path, const std::vector<TensorRe
   // Header JSON.
   std::string header(static_cast<size_t>(header_len), '\0');
   r.read_exact(header.data(), header.size(), 8, "the header");
-  json::Value root;
+  Json root;
   try {
-    json::Limits limits;
-    limits.max_depth = 64;
-    limits.max_values = kMaxHeaderValues;
-    root = json::parse(header, limits);
-  } catch (const json::ParseError& e) {
-    r.fail(std::string("header is not valid JSON: ") + e.what(), "the file is damaged or not a safetensors file");
+    root = parse_header_json(header);
+  } catch (const HeaderRuleError& e) {
+    r.fail("header " + e.problem, "the file is damaged or not a safetensors file");
   }
-  if (!root.is_object())
-    r.fail("header is a JSON " + std::string(json::type_name(root.type())) + ", expected an object");
+  if (!root.is_object()) r.fail("header is a JSON " + std::string(root.type_name()) + ", expected an object");
 
   // Entries: every one is validated, used or not.
   WeightsFile out;
   std::vector<Entry> entries;
-  for (size_t i = 0; i < root.size(); ++i) {
-    const std::string& name = root.key(i);
-    const json::Value& v = root[i];
+  for (const auto& item : root.items()) {
+    const std::string& name = item.key();
+    const Json& v = item.value();
     if (name == "__metadata__") {
-      if (!v.is_object())
-        r.fail("__metadata__ is " + a_type(v.type()) + ", expected an object of strings");
-      for (size_t k = 0; k < v.size(); ++k) {
-        if (!v[k].is_string())
-          r.fail("__metadata__ value for key \"" + shown(v.key(k)) + "\" is " +
-                 a_type(v[k].type()) + ", expected a string");
-        out.metadata[v.key(k)] = v[k].as_string();
+      if (!v.is_object()) r.fail("__metadata__ is " + a_type(v) + ", expected an object of strings");
+      for (const auto& m : v.items()) {
+        if (!m.value().is_string())
+          r.fail("__metadata__ value for key \"" + shown(m.key()) + "\" is " + a_type(m.value()) +
+                 ", expected a string");
+        out.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }

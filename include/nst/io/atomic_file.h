@@ -20,9 +20,13 @@ namespace nst {
 struct OutputError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The output file exists and overwriting was not allowed: "<path>: exists; not replaced".
+// (Front ends say how to allow it.)
+struct OutputExistsError : OutputError {
+  using OutputError::OutputError;
+};
 
-// Throws OutputError if: the path exists and !overwrite ("exists; pass --overwrite to replace
-// it"), the target is a directory or not a regular file, its directory is missing or not
+// Throws OutputExistsError if the path exists and !overwrite; OutputError if the target is a directory or not a regular file, its directory is missing or not
 // writable, or any write/fsync/close/rename fails (with the errno text). On failure the
 // temporary file is removed and an existing target is left untouched.
 void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes,

@@ -39,12 +39,9 @@ struct WeightsFile {
   std::map<std::string, std::string> metadata;   // "__metadata__" (string -> string), empty if absent
 };
 
-// Loads the requested tensors (dtype F32, F16 or BF16, converted to float32; shapes must match
-// exactly; values must be finite). Throws WeightsError. A request with a negative dimension is a
-// programming error: std::invalid_argument.
+// Loads the requested tensors (dtype F32, F16 or BF16, converted to float32 by nst/half.h; shapes
+// must match exactly; values must be finite). Throws WeightsError. A request with a negative
+// dimension is a programming error: std::invalid_argument.
 WeightsFile load_safetensors(const std::string& path, const std::vector<TensorRequest>& wanted);
-
-// bfloat16 to float (exact); F16 uses f16_to_float (nst/half.h).
-float bf16_to_float(uint16_t bits);
 
 }  // namespace nst
