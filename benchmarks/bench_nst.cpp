@@ -260,26 +260,39 @@ long peak_rss_kb() {
   return ru.ru_maxrss;
 }
 
-// The 13 convolutions up to relu5_1: name, C, K, block (1-based; spatial = size >> (block-1)).
+// The convolutions up to relu5_1 (13 in VGG19), from the network description: name, C, K,
+// block (1-based; spatial = size >> (block-1)).
 struct ConvLayer {
   const char* name;
   int64_t C, K;
   int block;
   int index;  // into Vgg19::convs
 };
-const ConvLayer kLayers[13] = {
-    {"conv1_1", 3, 64, 1, 0},     {"conv1_2", 64, 64, 1, 1},    {"conv2_1", 64, 128, 2, 2},
-    {"conv2_2", 128, 128, 2, 3},  {"conv3_1", 128, 256, 3, 4},  {"conv3_2", 256, 256, 3, 5},
-    {"conv3_3", 256, 256, 3, 6},  {"conv3_4", 256, 256, 3, 7},  {"conv4_1", 256, 512, 4, 8},
-    {"conv4_2", 512, 512, 4, 9},  {"conv4_3", 512, 512, 4, 10}, {"conv4_4", 512, 512, 4, 11},
-    {"conv5_1", 512, 512, 5, 12},
-};
-// Style Gram layers: channels and block.
+const std::vector<ConvLayer> kLayers = [] {
+  const Network& net = vgg19_network();
+  std::vector<ConvLayer> out;
+  int64_t in = 3;
+  for (size_t i = 0; i <= net.index("relu5_1"); ++i) {
+    const LayerInfo& l = net.layers[i];
+    if (l.kind != LayerKind::Conv) continue;
+    out.push_back({l.name.c_str(), in, l.channels, l.pool_level + 1, l.conv});
+    in = l.channels;
+  }
+  return out;
+}();
+// Style Gram layers (relu1_1..relu5_1): channels and block.
 struct GramLayer {
   int64_t C;
   int block;
 };
-const GramLayer kGrams[5] = {{64, 1}, {128, 2}, {256, 3}, {512, 4}, {512, 5}};
+const std::vector<GramLayer> kGrams = [] {
+  std::vector<GramLayer> out;
+  for (const char* name : {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}) {
+    const LayerInfo& l = vgg19_network().layer(name);
+    out.push_back({l.channels, l.pool_level + 1});
+  }
+  return out;
+}();
 
 int64_t block_side(int64_t side, int block) {
   for (int b = 1; b < block; ++b) side /= 2;  // floor-mode pooling

@@ -35,11 +35,11 @@ std::map<std::string, Tensor<T>> tiny_weights(std::mt19937_64& rng) {
 
 // Straightforward reference: naive conv, bias, ReLU, 2x2 max pool, layer by layer.
 Tensor<double> reference_layer(const Vgg19<double>& net, Tensor<double> x, const std::string& layer) {
-  const auto& names = vgg19_layer_names();
   size_t conv = 0;
-  for (const std::string& name : names) {
+  for (const LayerInfo& info : vgg19_network().layers) {
+    const std::string& name = info.name;
     const int64_t C = x.dim(1), H = x.dim(2), W = x.dim(3);
-    if (name.rfind("conv", 0) == 0) {
+    if (info.kind == LayerKind::Conv) {
       const auto& cv = net.convs[conv++];
       const ConvShape s{C, H, W, cv.weight->dim(0), 3, 1};
       Tensor<double> y({1, s.K, H, W});
@@ -47,7 +47,7 @@ Tensor<double> reference_layer(const Vgg19<double>& net, Tensor<double> x, const
       for (int64_t k = 0; k < s.K; ++k)
         for (int64_t i = 0; i < H * W; ++i) y[k * H * W + i] += (*cv.bias)[k];
       x = std::move(y);
-    } else if (name.rfind("relu", 0) == 0) {
+    } else if (info.kind == LayerKind::Relu) {
       for (int64_t i = 0; i < x.numel(); ++i) x[i] = std::max(0.0, x[i]);
     } else {
       Tensor<double> y({1, C, H / 2, W / 2});
@@ -65,15 +65,46 @@ Tensor<double> reference_layer(const Vgg19<double>& net, Tensor<double> x, const
 
 }  // namespace
 
-TEST_CASE("layer names follow neural-style and unknown names are rejected") {
-  const auto& names = vgg19_layer_names();
-  CHECK(names.size() == 16 * 2 + 5);
-  CHECK(names.front() == "conv1_1");
-  CHECK(names[4] == "pool1");
-  CHECK(names.back() == "pool5");
-  CHECK(vgg19_layer_index("relu4_2") == 22);
-  CHECK_THROWS_AS(vgg19_layer_index("relu4_5"), std::invalid_argument);
-  CHECK_THROWS_AS(vgg19_layer_index("conv"), std::invalid_argument);
+TEST_CASE("the network tables: neural-style names, channels, pool levels, torchvision tensor indices") {
+  const Network& net = vgg19_network();
+  CHECK(net.name == "VGG19");
+  REQUIRE(net.layers.size() == 16 * 2 + 5);
+  CHECK(net.conv_count == 16);
+  CHECK(net.layers.front().name == "conv1_1");
+  CHECK(net.layers[4].name == "pool1");
+  CHECK(net.layers[4].kind == LayerKind::Pool);
+  CHECK(net.layers.back().name == "pool5");
+  CHECK(net.index("relu4_2") == 22);
+  CHECK(net.layer("relu4_2").channels == 512);
+  CHECK(net.layer("relu3_1").pool_level == 2);
+  CHECK(net.layer("pool3").pool_level == 3);
+  CHECK(net.min_side({"relu1_1"}) == 1);
+  CHECK(net.min_side({"relu1_1", "relu5_1"}) == 16);
+  CHECK(net.min_side({"pool5"}) == 32);
+  CHECK_THROWS_WITH_AS(net.index("relu4_5"), doctest::Contains("VGG19"), std::invalid_argument);
+  CHECK_THROWS_AS(net.index("conv"), std::invalid_argument);
+  // torchvision's vgg19().features index of each convolution, and its (out, in) channels.
+  const auto req = net.tensor_requests();
+  REQUIRE(req.size() == 32);
+  int64_t in = 3;
+  const int64_t widths[16] = {64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512};
+  for (int i = 0; i < 16; ++i) {
+    CHECK(req[2 * static_cast<size_t>(i)].name == "features." + std::to_string(kFeature[i]) + ".weight");
+    CHECK(req[2 * static_cast<size_t>(i)].shape == Shape{widths[i], in, 3, 3});
+    CHECK(req[2 * static_cast<size_t>(i) + 1].name == "features." + std::to_string(kFeature[i]) + ".bias");
+    in = widths[i];
+  }
+
+  const Network& v16 = vgg16_network();
+  CHECK(v16.name == "VGG16");
+  CHECK(v16.layers.size() == 13 * 2 + 5);
+  CHECK(v16.conv_count == 13);
+  CHECK(v16.weight_name(12) == "features.28.weight");
+  CHECK(v16.weight_name(7) == "features.17.weight");
+  CHECK(v16.layers.back().name == "pool5");
+  CHECK(v16.index("conv5_3") == 28);
+  CHECK_THROWS_WITH_AS(v16.index("relu5_4"), doctest::Contains("VGG16"), std::invalid_argument);
+  CHECK(v16.layer_ranges() == "conv1_1..conv5_3, relu1_1..relu5_3, pool1..pool5");
 }
 
 TEST_CASE("VGG19 forward on tiny weights matches the naive reference at every block") {

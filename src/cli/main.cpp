@@ -167,7 +167,9 @@ int main(int argc, char** argv) {
     return fail(kExitOsErr, e.what());
   } catch (const std::bad_alloc&) {
     return fail(kExitOsErr, "out of memory");
-  } catch (const std::exception& e) {  // a std::invalid_argument here is a bug, not a bad option
+  } catch (const SettingsError& e) {
+    return fail(kExitUsage, describe(e));
+  } catch (const std::exception& e) {  // another std::invalid_argument here is a bug, not a bad option
     return fail(kExitSoftware, std::string("internal error: ") + e.what());
   }
 }

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <sstream>
 
 namespace nst::cli {
@@ -48,10 +49,6 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw UsageError(message);
 }
 
-void check_weight(const std::string& option, double v) {
-  require(std::isfinite(v) && v >= 0, option + " must be a finite number >= 0, got " + std::to_string(v));
-}
-
 std::string lower_extension(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   const size_t dot = path.find_last_of('.');
@@ -61,17 +58,57 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-void check_layers(const std::string& option, const std::vector<std::string>& layers) {
-  for (const std::string& l : layers) {
-    try {
-      vgg19_layer_index(l);
-    } catch (const std::invalid_argument& e) {
-      throw UsageError(option + ": " + e.what());
-    }
-  }
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+// The name of `value` in a flag's value map (for --help's defaults, read from the structs).
+template <class E>
+std::string name_of(const std::map<std::string, E>& names, E value) {
+  for (const auto& [name, v] : names)
+    if (v == value) return name;
+  return "";
+}
+
+// A flag whose value is one of `names`, stored in `field` as the named value; the default shown
+// is the field's current value.
+template <class E>
+CLI::Option* add_choice(CLI::App& app, const std::string& flag, E& field, const std::map<std::string, E>& names,
+                        const std::string& help) {
+  std::vector<std::string> keys;
+  for (const auto& kv : names) keys.push_back(kv.first);
+  return app
+      .add_option_function<std::string>(
+          flag, [&field, names](const std::string& v) { field = names.at(v); }, help)
+      ->check(CLI::IsMember(keys))
+      ->default_str(name_of(names, field));
+}
+
+// Each StylizeSettings field the command line sets, and its flag.
+const std::map<std::string, std::string>& flag_of_field() {
+  static const std::map<std::string, std::string> m = {
+      {"loss.content_layers", "--content-layers"},
+      {"loss.style_layers", "--style-layers"},
+      {"loss.style_layer_weights", "--style-layer-weights"},
+      {"loss.content_weight", "--content-weight"},
+      {"loss.style_weight", "--style-weight"},
+      {"loss.tv_weight", "--tv-weight"},
+      {"style_blend", "--style-blend"},
+      {"iterations", "--iterations"},
+      {"lbfgs_history", "--lbfgs-history"},
+  };
+  return m;
 }
 
 }  // namespace
+
+std::string describe(const SettingsError& e) {
+  const auto& flags = flag_of_field();
+  const auto it = flags.find(e.field());
+  return it == flags.end() ? e.what() : it->second + ": " + e.reason();
+}
 
 bool parse_options(const std::vector<std::string>& args, const char* env_weights, Options& opt, std::string& out) {
   CLI::App app{"nst: neural style transfer (Gatys, Ecker & Bethge 2015) on the CPU.\n"
@@ -79,11 +116,14 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
                "with L-BFGS so that its VGG19 features match the content and its Gram matrices the style.",
                "nst"};
   app.set_version_flag("--version", "nst 0.1.0");
-  std::string content_layers = "relu4_2";
-  std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1";
-  std::string style_layer_weights, style_blend, pooling = "max", weights, max_memory, history_precision = "half";
-  GatysConfig& loss = opt.settings.loss;
-  int seed = 0;
+  StylizeSettings& settings = opt.settings;
+  GatysConfig& loss = settings.loss;
+  // Defaults come from the structs; only the text forms are made here.
+  std::string content_layers = join(loss.content_layers), style_layers = join(loss.style_layers);
+  std::string style_layer_weights, style_blend, weights, max_memory;
+  const std::map<std::string, Pooling> poolings{{"max", Pooling::Max}, {"avg", Pooling::Avg}};
+  const std::map<std::string, HistoryPrecision> precisions{{"half", HistoryPrecision::Half},
+                                                           {"float", HistoryPrecision::Float}};
 
   app.add_option("--content", opt.content, "Content image (PNG, JPEG or BMP)")->required();
   app.add_option("--style", opt.styles, "Style image; repeat for several")->required();
@@ -91,7 +131,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.add_option("--output", opt.output, "Output image: .png, or .jpg/.jpeg")->required();
   app.add_option("--size", opt.size, "Longest side of the output in pixels")->capture_default_str();
   app.add_option("--style-scale", opt.style_scale, "Style images' longest side as a multiple of --size")->capture_default_str();
-  app.add_option("--iterations", opt.settings.iterations, "L-BFGS iterations")->capture_default_str();
+  app.add_option("--iterations", settings.iterations, "L-BFGS iterations")->capture_default_str();
   app.add_option("--content-weight", loss.content_weight, "Weight of the content loss")->capture_default_str();
   app.add_option("--style-weight", loss.style_weight, "Weight of the style loss")->capture_default_str();
   app.add_option("--tv-weight", loss.tv_weight, "Weight of the total-variation loss")->capture_default_str();
@@ -99,20 +139,27 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.add_option("--style-layers", style_layers, "Comma-separated style layers")->capture_default_str();
   app.add_option("--style-layer-weights", style_layer_weights, "Comma-separated weight per style layer (default 1 each)");
   app.add_option("--init", opt.init, "Initial image: random, content, or an image file")->capture_default_str();
-  app.add_option("--seed", seed, "Seed of the random initial image")->capture_default_str();
-  app.add_option("--pooling", pooling, "Pooling layers: max or avg")->capture_default_str();
-  app.add_flag("--line-search", opt.settings.line_search, "Use a strong Wolfe line search (default: fixed step, as neural-style)");
-  app.add_option("--lbfgs-history", opt.settings.lbfgs_history, "L-BFGS history size")->capture_default_str();
-  app.add_option("--lbfgs-precision", history_precision, "How L-BFGS stores its history: half (half the memory) or float")->capture_default_str();
-  app.add_option("--threads", opt.threads, "Worker threads (0: all cores)")->capture_default_str();
+  app.add_option("--seed", settings.seed, "Seed of the random initial image")->capture_default_str()->check(CLI::NonNegativeNumber);
+  add_choice(app, "--pooling", loss.pooling, poolings, "Pooling layers: max or avg");
+  app.add_flag("--line-search", settings.line_search, "Use a strong Wolfe line search (default: fixed step, as neural-style)");
+  app.add_option("--lbfgs-history", settings.lbfgs_history, "L-BFGS history size")->capture_default_str();
+  add_choice(app, "--lbfgs-precision", settings.lbfgs_precision, precisions,
+             "How L-BFGS stores its history: half (half the memory) or float");
+  app.add_option("--threads", opt.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--weights", weights, "VGG19 safetensors file (default: $NST_WEIGHTS, then weights/vgg19.safetensors)");
-  app.add_option("--print-every", opt.print_every, "Print progress every N iterations when not on a terminal (0: never)")->capture_default_str();
-  app.add_option("--save-every", opt.save_every, "Write the image every N iterations as OUTPUT_NNNN.ext (0: never)")->capture_default_str();
+  app.add_option("--print-every", opt.print_every, "Print progress every N iterations when not on a terminal (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--save-every", opt.save_every, "Write the image every N iterations as OUTPUT_NNNN.ext (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--loss-log", opt.loss_log, "Write the loss of every iteration to this CSV file");
-  app.add_option("--jpeg-quality", opt.jpeg_quality, "Quality of JPEG output, 1..100")->capture_default_str();
+  app.add_option("--jpeg-quality", opt.jpeg_quality, "Quality of JPEG output, 1..100")->capture_default_str()->check(CLI::Range(1, 100));
   app.add_flag("--overwrite", opt.overwrite, "Replace existing output files");
-  app.add_option("--max-side", opt.max_side, "Largest input image side accepted")->capture_default_str();
-  app.add_option("--max-pixels", opt.max_pixels, "Largest input image pixel count accepted")->capture_default_str();
+  app.add_option("--max-side", opt.max_side, "Largest input image side accepted")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--max-pixels", opt.max_pixels, "Largest input image pixel count accepted")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--max-memory", max_memory,
                  "Refuse a run whose estimated peak memory exceeds this many bytes (suffixes K, M, G, T; "
                  "0: no limit; default: the machine's available memory)");
@@ -133,40 +180,21 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
     throw UsageError(msg);
   }
 
+  // Flags to fields (syntax only); the library's validate() judges the values.
   loss.content_layers = content_layers.empty() ? std::vector<std::string>{} : split_list(content_layers);
   loss.style_layers = style_layers.empty() ? std::vector<std::string>{} : split_list(style_layers);
-  check_layers("--content-layers", loss.content_layers);
-  check_layers("--style-layers", loss.style_layers);
-  require(!loss.content_layers.empty() || !loss.style_layers.empty(), "--content-layers and --style-layers are both empty");
-  if (!style_layer_weights.empty()) {
-    loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
-    require(loss.style_layer_weights.size() == loss.style_layers.size(),
-            "--style-layer-weights: " + std::to_string(loss.style_layer_weights.size()) + " weights for " +
-                std::to_string(loss.style_layers.size()) + " style layers");
-    for (double w : loss.style_layer_weights) check_weight("--style-layer-weights", w);
+  if (!style_layer_weights.empty()) loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
+  if (!style_blend.empty()) settings.style_blend = parse_numbers("--style-blend", style_blend);
+  if (opt.init == "random") settings.init = InitMode::Random;
+  else if (opt.init == "content") settings.init = InitMode::Content;
+  else settings.init = InitMode::Image;
+  try {
+    validate(settings, vgg19_network(), static_cast<int64_t>(opt.styles.size()));
+  } catch (const SettingsError& e) {
+    throw UsageError(describe(e));
   }
-  if (!style_blend.empty()) {
-    opt.settings.style_blend = parse_numbers("--style-blend", style_blend);
-    require(opt.settings.style_blend.size() == opt.styles.size(),
-            "--style-blend: " + std::to_string(opt.settings.style_blend.size()) + " weights for " +
-                std::to_string(opt.styles.size()) + " style images");
-    double total = 0;
-    for (double w : opt.settings.style_blend) {
-      check_weight("--style-blend", w);
-      total += w;
-    }
-    require(total > 0, "--style-blend: the weights sum to 0");
-  }
-  check_weight("--content-weight", loss.content_weight);
-  check_weight("--style-weight", loss.style_weight);
-  check_weight("--tv-weight", loss.tv_weight);
-  require(pooling == "max" || pooling == "avg", "--pooling must be max or avg, got \"" + pooling + "\"");
-  loss.pooling = pooling == "max" ? Pooling::Max : Pooling::Avg;
-  require(history_precision == "half" || history_precision == "float",
-          "--lbfgs-precision must be half or float, got \"" + history_precision + "\"");
-  opt.settings.lbfgs_precision = history_precision == "half" ? HistoryPrecision::Half : HistoryPrecision::Float;
 
-  require(opt.max_side >= 1 && opt.max_pixels >= 1, "--max-side and --max-pixels must be >= 1");
+  // The command line's own options.
   require(opt.size >= 1 && opt.size <= opt.max_side,
           "--size must be in 1.." + std::to_string(opt.max_side) + ", got " + std::to_string(opt.size));
   std::vector<std::string> layers = loss.content_layers;
@@ -180,24 +208,12 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
           "--style-scale " + std::to_string(opt.style_scale) + " gives style images a side of " +
               std::to_string(static_cast<int64_t>(style_side)) + ", outside " + std::to_string(min_side) + ".." +
               std::to_string(opt.max_side));
-  require(opt.settings.iterations >= 1, "--iterations must be >= 1, got " + std::to_string(opt.settings.iterations));
-  require(opt.settings.lbfgs_history >= 1, "--lbfgs-history must be >= 1, got " + std::to_string(opt.settings.lbfgs_history));
-  require(opt.threads >= 0 && opt.threads <= 1024, "--threads must be in 0..1024, got " + std::to_string(opt.threads));
-  require(opt.print_every >= 0, "--print-every must be >= 0");
-  require(opt.save_every >= 0, "--save-every must be >= 0");
-  require(opt.jpeg_quality >= 1 && opt.jpeg_quality <= 100, "--jpeg-quality must be in 1..100");
-  require(seed >= 0, "--seed must be >= 0");
   if (!max_memory.empty()) opt.max_memory = parse_byte_size("--max-memory", max_memory);
-  opt.settings.seed = static_cast<uint64_t>(seed);
 
   const std::string ext = lower_extension(opt.output);
   require(ext == ".png" || ext == ".jpg" || ext == ".jpeg",
           "--output " + opt.output + ": unsupported format (use .png, .jpg or .jpeg)");
   if (!opt.loss_log.empty()) require(lower_extension(opt.loss_log) == ".csv", "--loss-log " + opt.loss_log + ": must end in .csv");
-
-  if (opt.init == "random") opt.settings.init = InitMode::Random;
-  else if (opt.init == "content") opt.settings.init = InitMode::Content;
-  else opt.settings.init = InitMode::Image;
 
   opt.weights = !weights.empty() ? weights : (env_weights && *env_weights ? env_weights : "weights/vgg19.safetensors");
   return true;

@@ -63,6 +63,9 @@ struct Options {
 bool parse_options(const std::vector<std::string>& args, const char* env_weights, Options& opt,
                    std::string& out);
 
+// A SettingsError as the command line says it: the field's flag and the reason.
+std::string describe(const SettingsError& e);
+
 // Checks the inputs exist and are regular readable files (InputError), and the outputs can be
 // created (OutputPathError): directory exists and is writable, not an input, not an existing
 // file without --overwrite.

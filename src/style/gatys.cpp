@@ -3,40 +3,70 @@
 #include "nst/ops/elementwise.h"
 #include "nst/ops/gram.h"
 #include "nst/ops/losses.h"
+#include "nst/style/settings.h"
 
 #include <cmath>
+#include <sstream>
 
 namespace nst {
 
 namespace {
 bool finite_non_negative(double v) { return std::isfinite(v) && v >= 0; }
+std::string str(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
 }  // namespace
 
+void validate(const GatysConfig& c, const Network& network, const std::string& prefix) {
+  for (const auto& [field, list] : {std::pair<const char*, const std::vector<std::string>*>{"content_layers", &c.content_layers},
+                                    {"style_layers", &c.style_layers}})
+    for (const std::string& l : *list) {
+      try {
+        network.index(l);
+      } catch (const std::invalid_argument& e) {
+        throw SettingsError(prefix + field, e.what());
+      }
+    }
+  if (c.content_layers.empty() && c.style_layers.empty())
+    throw SettingsError(prefix + "content_layers", "no content or style layers (both lists are empty)");
+  if (!c.style_layer_weights.empty() && c.style_layer_weights.size() != c.style_layers.size())
+    throw SettingsError(prefix + "style_layer_weights", std::to_string(c.style_layer_weights.size()) +
+                                                            " weights for " + std::to_string(c.style_layers.size()) +
+                                                            " style layers");
+  for (double w : c.style_layer_weights)
+    if (!finite_non_negative(w)) throw SettingsError(prefix + "style_layer_weights", "must be finite and >= 0, got " + str(w));
+  const std::pair<const char*, double> weights[] = {
+      {"content_weight", c.content_weight}, {"style_weight", c.style_weight}, {"tv_weight", c.tv_weight}};
+  for (const auto& [field, w] : weights)
+    if (!finite_non_negative(w)) throw SettingsError(prefix + field, "must be finite and >= 0, got " + str(w));
+}
+
+void validate_style_blend(const std::vector<double>& blend, int64_t style_count, const std::string& field) {
+  if (blend.empty()) return;
+  if (style_count >= 0 && static_cast<int64_t>(blend.size()) != style_count)
+    throw SettingsError(field, std::to_string(blend.size()) + " weights for " + std::to_string(style_count) +
+                                   " style images");
+  double sum = 0;
+  for (double b : blend) {
+    if (!finite_non_negative(b)) throw SettingsError(field, "weights must be finite and >= 0, got " + str(b));
+    sum += b;
+  }
+  if (!(sum > 0)) throw SettingsError(field, "the weights sum to 0");
+}
+
 template <class T>
-GatysLoss<T>::GatysLoss(const Vgg19<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
+GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
                         std::vector<double> blend, GatysConfig config)
     : net_(net), config_(std::move(config)), shape_(content.shape()) {
+  validate(config_, *net.network);
+  validate_style_blend(blend, static_cast<int64_t>(styles.size()), "style_blend");
   if (config_.style_layer_weights.empty()) config_.style_layer_weights.assign(config_.style_layers.size(), 1.0);
-  if (config_.style_layer_weights.size() != config_.style_layers.size())
-    throw std::invalid_argument("style layer weights: " + std::to_string(config_.style_layer_weights.size()) +
-                                " given for " + std::to_string(config_.style_layers.size()) + " style layers");
-  for (double w : config_.style_layer_weights)
-    if (!finite_non_negative(w)) throw std::invalid_argument("style layer weights must be finite and >= 0");
-  for (double w : {config_.content_weight, config_.style_weight, config_.tv_weight})
-    if (!finite_non_negative(w)) throw std::invalid_argument("loss weights must be finite and >= 0");
-  if (config_.content_layers.empty() && config_.style_layers.empty())
-    throw std::invalid_argument("no content or style layers");
-  if (!config_.style_layers.empty() && styles.empty()) throw std::invalid_argument("style layers but no style image");
+  if (!config_.style_layers.empty() && styles.empty()) throw SettingsError("style_layers", "style layers but no style image");
   if (blend.empty()) blend.assign(styles.size(), 1.0);
-  if (blend.size() != styles.size())
-    throw std::invalid_argument("style blend: " + std::to_string(blend.size()) + " weights for " +
-                                std::to_string(styles.size()) + " style images");
   double blend_sum = 0;
-  for (double b : blend) {
-    if (!finite_non_negative(b)) throw std::invalid_argument("style blend weights must be finite and >= 0");
-    blend_sum += b;
-  }
-  if (!styles.empty() && !(blend_sum > 0)) throw std::invalid_argument("style blend weights sum to 0");
+  for (double b : blend) blend_sum += b;
 
   layers_ = config_.content_layers;
   layers_.insert(layers_.end(), config_.style_layers.begin(), config_.style_layers.end());

@@ -9,20 +9,13 @@
 
 namespace nst {
 
-int64_t min_side_for_layers(const std::vector<std::string>& layers) {
-  const auto& names = vgg19_layer_names();
-  int64_t side = 1;
-  for (const std::string& layer : layers) {
-    const size_t deepest = vgg19_layer_index(layer);
-    int64_t pools = 0;
-    for (size_t i = 0; i <= deepest; ++i) pools += names[i].rfind("pool", 0) == 0;
-    side = std::max(side, int64_t{1} << pools);
-  }
-  return side;
+int64_t min_side_for_layers(const std::vector<std::string>& layers, const Network& network) {
+  return network.min_side(layers);
 }
 
-StylizeResult stylize(const Vgg19<float>& net, const Image& content, const std::vector<Image>& styles,
+StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::vector<Image>& styles,
                       const StylizeSettings& settings, const StylizeCallbacks& callbacks) {
+  validate(settings, *net.network, static_cast<int64_t>(styles.size()));
   LbfgsOptions opt;
   opt.max_iterations = settings.iterations;
   opt.history = settings.lbfgs_history;
@@ -32,7 +25,7 @@ StylizeResult stylize(const Vgg19<float>& net, const Image& content, const std::
   opt.validate();
   std::vector<std::string> layers = settings.loss.content_layers;
   layers.insert(layers.end(), settings.loss.style_layers.begin(), settings.loss.style_layers.end());
-  const int64_t min_side = min_side_for_layers(layers);
+  const int64_t min_side = net.network->min_side(layers);
   auto check_size = [&](const Image& img, const char* what) {
     if (img.width < min_side || img.height < min_side)
       throw std::invalid_argument(std::string(what) + " image is " + std::to_string(img.width) + "x" +

@@ -23,6 +23,15 @@ struct GatysConfig {
   Pooling pooling = Pooling::Max;
 };
 
+// Throws SettingsError (settings.h) naming `field_prefix` + the member for a configuration out of
+// its domain: layers not in `network`, no layers at all, weights negative or not finite, a
+// style layer weight count that is not the style layer count.
+void validate(const GatysConfig& config, const Network& network, const std::string& field_prefix = "");
+
+// Blend weights: finite, >= 0, a positive sum, one per style image (style_count; -1: unknown).
+// Empty is valid (equal weights). Throws SettingsError naming `field`.
+void validate_style_blend(const std::vector<double>& blend, int64_t style_count, const std::string& field);
+
 struct LossTerms {
   double total = 0, content = 0, style = 0, tv = 0;  // weighted; total = content + style + tv
 };
@@ -32,8 +41,9 @@ class GatysLoss {
  public:
   // content: (1,3,H,W); styles: (1,3,Hi,Wi) each, any sizes; blend: one weight per style (empty
   // = equal), non-negative with a positive sum. All preprocessed. Computes the fixed targets
-  // without recording a graph. Throws std::invalid_argument on a bad configuration.
-  GatysLoss(const Vgg19<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
+  // without recording a graph. Throws SettingsError (a std::invalid_argument) on a bad
+  // configuration (the validate functions above).
+  GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
             std::vector<double> blend, GatysConfig config);
 
   // Loss at x (content's shape); adds ∇loss into *grad if grad is not null (grad: x's shape).
@@ -42,7 +52,7 @@ class GatysLoss {
   const GatysConfig& config() const { return config_; }
 
  private:
-  const Vgg19<T>& net_;
+  const Vgg<T>& net_;
   GatysConfig config_;
   Shape shape_;
   std::vector<std::string> layers_;  // union of content and style layers

@@ -2,7 +2,7 @@
 // front end can refuse a run that would not fit instead of failing (or swapping) half way.
 //
 // The model (bytes; n = 3·H·W variables of the content image):
-//   weights      all 16 VGG19 convolutions as float32, plus the Winograd transform (36/9 of
+//   weights      all the network's convolutions as float32, plus the Winograd transform (36/9 of
 //                the 3x3 weights) of the convolutions the run uses
 //   activations  a calibrated number of bytes per value of every layer output up to the deepest
 //                layer used (conv, relu, pool): what the graph keeps for backward, the gradients
@@ -29,9 +29,10 @@ struct MemoryEstimate {
 };
 
 // content_h x content_w: the content image as stylize() gets it; style_h x style_w: the largest
-// style image. Throws std::invalid_argument for sizes < 1 or unknown layers.
+// style image; network: the one the weights hold. Throws std::invalid_argument for sizes < 1 or
+// unknown layers.
 MemoryEstimate estimate_stylize_memory(int64_t content_h, int64_t content_w, int64_t style_h, int64_t style_w,
-                                       const StylizeSettings& settings);
+                                       const StylizeSettings& settings, const Network& network = vgg19_network());
 
 // "1.5 GiB", "312 MiB", "900 KiB", "12 B".
 std::string format_bytes(int64_t bytes);

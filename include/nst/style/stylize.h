@@ -7,27 +7,13 @@
 #include "nst/model/vgg19.h"
 #include "nst/optim/lbfgs.h"
 #include "nst/style/gatys.h"
+#include "nst/style/settings.h"
 
 #include <cstdint>
 #include <functional>
 #include <vector>
 
 namespace nst {
-
-enum class InitMode { Random, Content, Image };
-
-struct StylizeSettings {
-  GatysConfig loss;
-  std::vector<double> style_blend;  // one per style image; empty = equal
-  int iterations = 1000;
-  int lbfgs_history = 100;
-  // Half: the (s, y) pairs in binary16 with a scale, half the memory (optim/lbfgs.h).
-  HistoryPrecision lbfgs_precision = HistoryPrecision::Half;
-  bool line_search = false;
-  InitMode init = InitMode::Random;  // Random: N(0, 0.001²) in preprocessed units (neural-style)
-  Image init_image;                  // InitMode::Image: resized to the content's size
-  uint64_t seed = 0;
-};
 
 struct StylizeProgress {
   int iteration = 0;       // 1-based
@@ -50,13 +36,14 @@ struct StylizeResult {
   LbfgsResult optimizer;
 };
 
-// content and styles are RGB images at the sizes to use. Throws std::invalid_argument on bad
-// settings (checked before any network work).
-StylizeResult stylize(const Vgg19<float>& net, const Image& content, const std::vector<Image>& styles,
+// content and styles are RGB images at the sizes to use. Throws SettingsError (validate(), with
+// net's network and the style count) or std::invalid_argument (images too small for the
+// layers) before any network work.
+StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::vector<Image>& styles,
                       const StylizeSettings& settings, const StylizeCallbacks& callbacks = {});
 
 // Smallest side the image must have for every requested layer to exist (2^pools before the
-// deepest layer).
-int64_t min_side_for_layers(const std::vector<std::string>& layers);
+// deepest layer): network.min_side(layers).
+int64_t min_side_for_layers(const std::vector<std::string>& layers, const Network& network = vgg19_network());
 
 }  // namespace nst
