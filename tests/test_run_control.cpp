@@ -1,8 +1,11 @@
 // Controlling a long run of the nst command (needs the real weights and images in ../shared;
-// skips with a message where they are absent): the loss log as it goes.
+// skips with a message where they are absent): the loss log as it goes, --time-limit, the
+// L-BFGS history fitted to --max-memory.
 #include <doctest/doctest.h>
 
 #include "cli/options.h"
+#include "nst/io/image.h"
+#include "nst/style/memory_estimate.h"
 #include "support/safetensors_writer.h"
 #include "support/shared_data.h"
 #include "support/subprocess.h"
@@ -75,4 +78,56 @@ TEST_CASE("the loss log is valid while the run goes and holds every row computed
   const int made = iterations_made(e.err);
   CHECK(made >= 3);
   CHECK(check_log(read_all(log)) == made);
+}
+
+TEST_CASE("--time-limit: a budget already spent stops after the first iteration, writes the image, exits 0") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  const std::string out = dir.path("out.png"), log = dir.path("loss.csv");
+  std::vector<std::string> args = run_args(out, 20);
+  args.insert(args.end(), {"--loss-log", log, "--time-limit", "0s"});
+  const Exit e = run_child(args, 300);
+  INFO(e.err);
+  CHECK(e.code == cli::kExitOk);
+  CHECK(e.err.find("--time-limit 0s reached: stopped after 1 of 20 iterations") != std::string::npos);
+  CHECK(iterations_made(e.err) == 1);
+  CHECK(check_log(read_all(log)) == 1);
+  CHECK(read_all(out).size() > 0);
+}
+
+TEST_CASE("--time-limit: a budget not reached changes nothing") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  std::vector<std::string> args = run_args(dir.path("out.png"), 3);
+  args.insert(args.end(), {"--loss-log", dir.path("loss.csv"), "--time-limit", "2h"});
+  const Exit e = run_child(args, 300);
+  INFO(e.err);
+  CHECK(e.code == cli::kExitOk);
+  CHECK(e.err.find("reached") == std::string::npos);
+  CHECK(iterations_made(e.err) == 3);
+  CHECK(check_log(read_all(dir.path("loss.csv"))) == 3);
+}
+
+TEST_CASE("--max-memory: a history that does not fit is shortened and said so; an explicit one is refused") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  const Image c = resize_longest_side(load_image(kContent), 32), s = resize_longest_side(load_image(kStyle), 32);
+  StylizeSettings st;
+  st.lbfgs_history = 7;
+  const int64_t budget = estimate_stylize_memory(c.height, c.width, s.height, s.width, st).total();
+  std::vector<std::string> args = run_args(dir.path("out.png"), 2);
+  args.insert(args.end(), {"--max-memory", std::to_string(budget)});
+  const Exit e = run_child(args, 300);
+  INFO(e.err);
+  CHECK(e.code == cli::kExitOk);
+  CHECK(e.err.find("the L-BFGS history of 100 pairs does not fit in " + format_bytes(budget) + ": keeping 7 pairs") !=
+        std::string::npos);
+  CHECK(e.err.find("L-BFGS history 7, estimated peak memory " + format_bytes(budget)) != std::string::npos);
+
+  args = run_args(dir.path("out2.png"), 2);
+  args.insert(args.end(), {"--max-memory", std::to_string(budget), "--lbfgs-history", "100"});
+  const Exit refused = run_child(args, 300);
+  INFO(refused.err);
+  CHECK(refused.code == cli::kExitOsErr);
+  CHECK(refused.err.find("lower --size or --lbfgs-history") != std::string::npos);
 }

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -53,6 +54,7 @@ int fail(int code, const std::string& message) {
 }
 
 int run(const Options& opt) {
+  const auto started = std::chrono::steady_clock::now();  // --time-limit counts from here
   check_paths(opt);
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
   const int width = static_cast<int>(std::to_string(opt.settings.iterations).size());
@@ -75,8 +77,19 @@ int run(const Options& opt) {
   int64_t style_h = 1, style_w = 1;
   for (const Image& s : styles)
     if (int64_t{s.width} * s.height > style_h * style_w) style_h = s.height, style_w = s.width;
-  const MemoryEstimate need = estimate_stylize_memory(content.height, content.width, style_h, style_w, settings);
+  MemoryEstimate need = estimate_stylize_memory(content.height, content.width, style_h, style_w, settings);
   const int64_t max_memory = opt.max_memory < 0 ? available_memory_bytes() : opt.max_memory;
+  // A history that does not fit is shortened (unless --lbfgs-history was given): fewer pairs
+  // cost some convergence, which beats refusing the run.
+  if (max_memory > 0 && need.total() > max_memory && !opt.lbfgs_history_given) {
+    const int m = fit_lbfgs_history(content.height, content.width, style_h, style_w, settings, max_memory);
+    if (m >= 1) {
+      std::fprintf(stderr, "nst: the L-BFGS history of %d pairs does not fit in %s: keeping %d pairs "
+                   "(--lbfgs-history N sets it)\n", settings.lbfgs_history, format_bytes(max_memory).c_str(), m);
+      settings.lbfgs_history = m;
+      need = estimate_stylize_memory(content.height, content.width, style_h, style_w, settings);
+    }
+  }
   if (max_memory > 0 && need.total() > max_memory)
     throw MemoryLimitError("this run needs about " + format_bytes(need.total()) + " (estimate: " +
                            format_bytes(need.activations) + " activations, " + format_bytes(need.lbfgs) +
@@ -88,15 +101,16 @@ int run(const Options& opt) {
 
   std::fprintf(stderr,
                "nst: %s -> %s, %dx%d, %zu style image%s, %d iterations, %d threads, weights %s (%s), "
-               "estimated peak memory %s\n",
+               "L-BFGS history %d, estimated peak memory %s\n",
                opt.content.c_str(), opt.output.c_str(), content.width, content.height, styles.size(),
                styles.size() == 1 ? "" : "s", settings.iterations, omp_get_max_threads(), opt.weights.c_str(),
-               to_string(net.preprocess), format_bytes(need.total()).c_str());
+               to_string(net.preprocess), settings.lbfgs_history, format_bytes(need.total()).c_str());
 
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) == 1, opt.print_every);
   // The loss log grows a row per iteration as the run goes (cli/loss_log.h).
   std::unique_ptr<LossLog> log;
   if (!opt.loss_log.empty()) log = std::make_unique<LossLog>(opt.loss_log, loss_log_header(), opt.overwrite);
+  bool time_up = false;
   StylizeCallbacks callbacks;
   callbacks.cancelled = [] { return g_stop_signal != 0; };
   callbacks.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>& image) {
@@ -104,6 +118,11 @@ int run(const Options& opt) {
     progress.update(p);
     if (opt.save_every > 0 && p.iteration % opt.save_every == 0)
       save_image(image(), numbered_path(opt.output, p.iteration, width), {opt.jpeg_quality, true});
+    if (opt.time_limit >= 0 && p.iteration < p.iterations &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= opt.time_limit) {
+      time_up = true;  // stop at this iteration boundary; the best image so far is the result
+      return false;
+    }
     return true;
   };
   const StylizeResult result = stylize(net, content, styles, settings, callbacks);
@@ -124,6 +143,9 @@ int run(const Options& opt) {
                result.best.total, result.best.content, result.best.style, result.best.tv);
   std::fprintf(stderr, "nst: L-BFGS made %d iterations, %d evaluations (%d history resets, %d pairs skipped)\n",
                r.iterations, r.evaluations, r.resets, r.skipped_pairs);
+  if (time_up && !g_stop_signal)
+    std::fprintf(stderr, "nst: --time-limit %s reached: stopped after %d of %d iterations\n",
+                 format_duration(opt.time_limit).c_str(), r.iterations, settings.iterations);
   if (g_stop_signal) {
     std::fprintf(stderr, "nst: interrupted after %d iterations; wrote the best image so far to %s\n", r.iterations,
                  opt.output.c_str());

@@ -160,6 +160,9 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.add_option("--max-pixels", opt.max_pixels, "Largest input image pixel count accepted")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::string time_limit;
+  app.add_option("--time-limit", time_limit,
+                 "Stop at the first iteration boundary after this much time (30m, 45s, 2h) and write the best image");
   app.add_option("--max-memory", max_memory,
                  "Refuse a run whose estimated peak memory exceeds this many bytes (suffixes K, M, G, T; "
                  "0: no limit; default: the machine's available memory)");
@@ -209,6 +212,8 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
               std::to_string(static_cast<int64_t>(style_side)) + ", outside " + std::to_string(min_side) + ".." +
               std::to_string(opt.max_side));
   if (!max_memory.empty()) opt.max_memory = parse_byte_size("--max-memory", max_memory);
+  opt.lbfgs_history_given = app.count("--lbfgs-history") > 0;
+  if (app.count("--time-limit") > 0) opt.time_limit = parse_duration("--time-limit", time_limit);
 
   const std::string ext = lower_extension(opt.output);
   require(ext == ".png" || ext == ".jpg" || ext == ".jpeg",
@@ -293,6 +298,20 @@ int64_t parse_byte_size(const std::string& option, const std::string& text) {
   const double v = std::strtod(number.c_str(), &end) * scale;
   if (end != number.c_str() + number.size() || !std::isfinite(v) || v > 4.6e18) throw UsageError(bad);
   return static_cast<int64_t>(v);
+}
+
+double parse_duration(const std::string& option, const std::string& text) {
+  const std::string bad = option + ": \"" + text + "\" is not a duration (examples: 30m, 45s, 2h)";
+  if (text.size() < 2) throw UsageError(bad);
+  const char unit = static_cast<char>(std::tolower(static_cast<unsigned char>(text.back())));
+  const double scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 0;
+  const std::string number = text.substr(0, text.size() - 1);
+  if (scale == 0 || number.find_first_not_of("0123456789.") != std::string::npos ||
+      std::count(number.begin(), number.end(), '.') > 1 || number == ".")
+    throw UsageError(bad);
+  const double v = std::strtod(number.c_str(), nullptr) * scale;
+  if (!std::isfinite(v) || v > 10.0 * 365 * 86400) throw UsageError(bad);
+  return v;
 }
 
 int64_t available_memory_bytes() {

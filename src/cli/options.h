@@ -55,6 +55,8 @@ struct Options {
   int64_t max_side = 16384;
   int64_t max_pixels = 89478485;
   int64_t max_memory = -1;  // bytes; -1: MemAvailable of /proc/meminfo (no limit if unknown); 0: no limit
+  bool lbfgs_history_given = false;  // --lbfgs-history on the command line: never reduced to fit
+  double time_limit = -1;   // seconds; < 0: none. Stop at the first iteration boundary after it
   StylizeSettings settings;
 };
 
@@ -74,6 +76,10 @@ void check_paths(const Options& opt);
 // "8G", "512M", "1.5GiB", "100000" -> bytes (K, M, G, T are powers of 1024; an optional "B" or
 // "iB" may follow). Throws UsageError naming `option` for anything else, negative or > 2^62.
 int64_t parse_byte_size(const std::string& option, const std::string& text);
+
+// "30m", "45s", "2h", "1.5h", "0s" -> seconds. Throws UsageError naming `option` for anything
+// else (a unit is required), negative, or over 10 years.
+double parse_duration(const std::string& option, const std::string& text);
 
 // MemAvailable from /proc/meminfo in bytes; -1 if it cannot be read.
 int64_t available_memory_bytes();

@@ -64,6 +64,23 @@ MemoryEstimate estimate_stylize_memory(int64_t content_h, int64_t content_w, int
   return e;
 }
 
+int fit_lbfgs_history(int64_t content_h, int64_t content_w, int64_t style_h, int64_t style_w,
+                      const StylizeSettings& settings, int64_t budget) {
+  StylizeSettings s = settings;
+  auto fits = [&](int m) {
+    s.lbfgs_history = m;
+    return estimate_stylize_memory(content_h, content_w, style_h, style_w, s).total() <= budget;
+  };
+  if (!fits(1)) return 0;
+  int lo = 1, hi = settings.lbfgs_history;  // fits(lo); the estimate grows with m
+  while (lo < hi) {
+    const int mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 std::string format_bytes(int64_t bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   double v = static_cast<double>(bytes);

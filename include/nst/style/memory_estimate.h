@@ -34,6 +34,11 @@ struct MemoryEstimate {
 MemoryEstimate estimate_stylize_memory(int64_t content_h, int64_t content_w, int64_t style_h, int64_t style_w,
                                        const StylizeSettings& settings, const Network& network = vgg19_network());
 
+// The largest L-BFGS history m <= settings.lbfgs_history whose estimate (above) is at most
+// `budget` bytes; 0 if not even m = 1 fits. For a run that fits by keeping fewer pairs.
+int fit_lbfgs_history(int64_t content_h, int64_t content_w, int64_t style_h, int64_t style_w,
+                      const StylizeSettings& settings, int64_t budget);
+
 // "1.5 GiB", "312 MiB", "900 KiB", "12 B".
 std::string format_bytes(int64_t bytes);
 
