@@ -38,7 +38,12 @@ extern "C" void on_signal(int sig) {
 void install_signal_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
+  // Each stop signal is blocked while the handler runs: two signals pending at once (a loaded
+  // machine) would otherwise nest, and the inner handler would run first, so the first signal's
+  // handler would see the second's flag and exit with the first's code.
   sigemptyset(&sa.sa_mask);
+  sigaddset(&sa.sa_mask, SIGINT);
+  sigaddset(&sa.sa_mask, SIGTERM);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
