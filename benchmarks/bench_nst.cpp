@@ -19,6 +19,7 @@
 // Usage: bench_nst [--sizes 128,256,512] [--threads 1,2] [--repeats 3] [--iters 6] [--warmup 2]
 //                  [--quick] [--full] [--svg FILE] [--resize square|longest] [--no-layers]
 //                  [--layer-ref] [--history-fill] [--weights F] [--content F] [--style F]
+//                  [--kernels avx512|avx2|portable]
 //        bench_nst --compare --size S --threads T --iters N [--dump DIR] [--init content|random]
 //          (one process, for compare_pytorch.py: per-iteration losses and times, RSS)
 #include "nst/heap.h"
@@ -27,6 +28,7 @@
 #include "nst/model/vgg19.h"
 #include "nst/ops/conv2d.h"
 #include "nst/ops/elementwise.h"
+#include "nst/kernels/kernel_set.h"
 #include "nst/ops/gram.h"
 #include "nst/ops/losses.h"
 #include "nst/style/gatys.h"
@@ -34,9 +36,9 @@
 
 // The conv engine gains prepared weights (ConvWeights: the Winograd transform made once) with
 // winograd.h; time and check through them where they exist, through the bare tensor otherwise.
-#if __has_include("nst/ops/winograd.h")
+#if __has_include("nst/kernels/winograd.h")
 #define NST_BENCH_CONV_WEIGHTS 1
-#include "nst/ops/winograd.h"
+#include "nst/kernels/winograd.h"
 #endif
 
 #include <omp.h>
@@ -82,6 +84,7 @@ struct Options {
   std::string weights, content, style;
   // child / compare mode
   bool child = false, compare = false;
+  std::string kernels;  // --kernels: a kernel set other than the best this CPU runs
   int size = 256, nthreads = 1;
   std::string dump, init = "content";
   HistoryPrecision precision = HistoryPrecision::Half;  // --lbfgs-precision, as the nst command
@@ -136,6 +139,7 @@ void usage() {
       "  --layer-ref       also time the im2col reference kernels per layer\n"
       "  --no-full-check   skip the fast-vs-im2col check on full layer shapes\n"
       "  --history-fill    run history+3 L-BFGS iterations (peak RSS with a full history)\n"
+      "  --kernels SET     run the kernel set avx512, avx2 or portable (default: the best this CPU runs)\n"
       "  --weights F --content F --style F   (default ../shared/weights/vgg19-conv.safetensors,\n"
       "                    ../shared/images/tubingen.jpg, starry_night.jpg; or $NST_WEIGHTS)\n"
       "  --compare --size S --threads T --iters N [--dump DIR] [--init content|random]\n"
@@ -193,6 +197,8 @@ Options parse(int argc, char** argv) {
       o.content = need(i);
     } else if (a == "--style") {
       o.style = need(i);
+    } else if (a == "--kernels") {
+      o.kernels = need(i);
     } else if (a == "--child") {
       o.child = true;
     } else if (a == "--compare") {
@@ -682,6 +688,7 @@ Result run_config(const Options& o, const char* self, int size, int threads, boo
   if (o.layer_ref) args.push_back("--layer-ref");
   if (!full_check) args.push_back("--no-full-check");
   if (o.history_fill) args.push_back("--history-fill");
+  if (!o.kernels.empty()) args.insert(args.end(), {"--kernels", o.kernels});
   int fd[2];
   if (pipe(fd) != 0) die("pipe failed");
   std::fflush(nullptr);
@@ -813,9 +820,11 @@ void write_svg(const std::string& path, const std::vector<Result>& results, cons
 int run_parent(const Options& o, const char* self) {
   char host[256] = "?";
   gethostname(host, sizeof host);
-  std::printf("# bench_nst\n\nweights %s, content %s, style %s, resize %s; %ld online CPUs; repeats %d, L-BFGS "
-              "iterations %d (median of the last %d)\n\n",
-              o.weights.c_str(), o.content.c_str(), o.style.c_str(), o.resize.c_str(), sysconf(_SC_NPROCESSORS_ONLN),
+  std::printf("# bench_nst\n\nkernel set %s (best on this CPU: %s); weights %s, content %s, style %s, resize %s; "
+              "%ld online CPUs; repeats %d, L-BFGS iterations %d (median of the last %d)\n\n",
+              nst::kernels::kernel_set_name(nst::kernels::active_kernel_set()),
+              nst::kernels::kernel_set_name(nst::kernels::best_kernel_set()), o.weights.c_str(), o.content.c_str(),
+              o.style.c_str(), o.resize.c_str(), sysconf(_SC_NPROCESSORS_ONLN),
               o.repeats, o.history_fill ? 103 : o.iters, (o.history_fill ? 103 : o.iters) - o.warmup);
   std::vector<Result> results;
   for (int size : o.sizes)
@@ -937,6 +946,7 @@ int main(int argc, char** argv) {
   try {
     const Options o = parse(argc, argv);
     if (!o.system_heap) retain_freed_memory();  // as the nst command does
+    if (!o.kernels.empty()) nst::kernels::use_kernel_set(nst::kernels::kernel_set_from_name(o.kernels));
     if (o.child) return run_child(o);
     if (o.compare) return run_compare(o);
     return run_parent(o, argv[0]);

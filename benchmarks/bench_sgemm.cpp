@@ -1,5 +1,5 @@
 // bench_sgemm: nst::kernels::sgemm against Eigen 3.4's `noalias() = A*B` on the GEMM shapes
-// of the Winograd convolution (step 2 of src/ops/winograd.cpp) for VGG19, single-threaded.
+// of the Winograd convolution (step 2 of src/kernels/winograd.cpp) for VGG19, single-threaded.
 //
 // For each layer's (M, K) = (Co, Ci) forward and (Ci, Co) backward (A = U_ξᵀ, read with row
 // stride 1 and column stride Ci), each n in --ns and row strides G = n and G = 4096 (B and C
@@ -13,7 +13,9 @@
 //
 // Run it pinned to one core: taskset -c 1 ./bench_sgemm [--reps 7] [--ns 128,256,1024]
 //   [--strides 0,4096 (0: G = n)] [--batch-ns 256,1024] [--min-ms 2] [--only fwd|bwd]
-#include "nst/ops/sgemm.h"
+//   [--kernels avx512|avx2|portable (default: the best this CPU runs)]
+#include "nst/kernels/kernel_set.h"
+#include "nst/kernels/sgemm.h"
 #include "nst/tensor.h"
 
 #include <Eigen/Core>
@@ -113,9 +115,9 @@ void eigen_gemm(bool bwd, int64_t M, int64_t N, int64_t K, const float* U, const
 void nst_gemm(bool bwd, int64_t M, int64_t N, int64_t K, const float* U, const float* V, int64_t G,
               float* out) {
   if (bwd)
-    nst::kernels::sgemm(M, N, K, U, 1, M, V, G, out, G);
+    nst::kernels::sgemm(M, N, K, U, 1, M, V, G, 1, out, G);
   else
-    nst::kernels::sgemm(M, N, K, U, K, 1, V, G, out, G);
+    nst::kernels::sgemm(M, N, K, U, K, 1, V, G, 1, out, G);
 }
 
 bool check(bool bwd, int64_t M, int64_t N, int64_t K, const float* U, const float* V, int64_t G,
@@ -152,13 +154,15 @@ int main(int argc, char** argv) {
     else if (a == "--batch-ns") o.batch_ns = parse_list(next());
     else if (a == "--strides") o.strides = parse_list(next());
     else if (a == "--only") o.only = next();
+    else if (a == "--kernels") nst::kernels::use_kernel_set(nst::kernels::kernel_set_from_name(next()));
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
-  std::printf("sgemm kernel: %s; Eigen %d.%d.%d; median of %d\n",
-              nst::kernels::detail::sgemm_uses_avx2() ? "AVX2+FMA 6x16" : "portable",
+  std::printf("sgemm kernel set: %s (best on this CPU: %s); Eigen %d.%d.%d; median of %d\n",
+              nst::kernels::kernel_set_name(nst::kernels::active_kernel_set()),
+              nst::kernels::kernel_set_name(nst::kernels::best_kernel_set()),
               EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, o.reps);
 
   // (Co, Ci) of the VGG19 3x3 layers (distinct shapes).

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "cli/options.h"
+#include "nst/kernels/kernel_set.h"
 #include "nst/io/image.h"
 #include "nst/style/memory_estimate.h"
 #include "support/safetensors_writer.h"
@@ -158,7 +159,8 @@ TEST_CASE("parse_options: defaults parse; --help and --version print and return 
   CHECK(contains(text, "--max-memory"));
   CHECK(contains(text, "--overwrite"));
   CHECK_FALSE(parse_options({"nst", "--version"}, nullptr, o2, text));
-  CHECK(text == "nst 0.1.0\n");
+  CHECK(text == std::string("nst 0.1.0, kernels: ") +
+                     nst::kernels::kernel_set_name(nst::kernels::active_kernel_set()) + "\n");
   Options o3;
   REQUIRE(parse_options({"nst", "--content", "a.jpg", "--style", "b.jpg", "--output", "c.png"}, "/w.safetensors", o3,
                         text));

@@ -1,6 +1,9 @@
 // binary16 conversions (every half value, rounding ties, overflow, subnormals; the F16C
-// instruction where the build has it) and HalfVector's storage, dot and axpy.
+// instruction of each kernel set that has it) and HalfVector's storage, dot and axpy on every
+// kernel set.
 #include "nst/half.h"
+#include "nst/kernels/half_vector.h"
+#include "support/kernel_sets.h"
 
 #include <doctest/doctest.h>
 
@@ -10,10 +13,6 @@
 #include <random>
 #include <stdexcept>
 #include <vector>
-
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
 
 using nst::f16_to_float;
 using nst::float_to_f16;
@@ -65,26 +64,26 @@ TEST_CASE("float_to_f16 rounds to nearest, ties to even; overflow and underflow"
   CHECK(float_to_f16(1e-30f) == 0x0000);
 }
 
-TEST_CASE("float_to_f16 agrees with the F16C instruction on random floats") {
-#if defined(__F16C__)
+TEST_CASE("float_to_f16 agrees with every kernel set's encoder (F16C on the x86 SIMD sets) on random floats") {
   std::mt19937 rng(5);
   std::uniform_int_distribution<uint32_t> any;
   std::uniform_int_distribution<uint32_t> near_half(0x33000000u, 0x47800000u);  // 2^-25 .. 2^16
-  int64_t mismatches = 0;
-  for (int i = 0; i < 1 << 20; ++i) {
-    const float f = from_bits(i % 2 ? any(rng) : near_half(rng) | (any(rng) & 0x80000000u));
-    const uint16_t hw = static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
-    const uint16_t sw = float_to_f16(f);
-    if (std::isnan(f)) continue;  // payload handling may differ; NaN-ness is tested above
-    mismatches += hw != sw;
-  }
-  CHECK(mismatches == 0);
-#else
-  MESSAGE("built without F16C: the hardware comparison is skipped");
-#endif
+  std::vector<float> f(1 << 20);
+  for (size_t i = 0; i < f.size(); ++i) f[i] = from_bits(i % 2 ? any(rng) : near_half(rng) | (any(rng) & 0x80000000u));
+  nst::testing::each_kernel_set([&](nst::kernels::KernelSet) {
+    std::vector<uint16_t> hw(f.size());
+    nst::kernels::half_encode(f.data(), 1.0f, hw.data(), static_cast<int64_t>(f.size()));
+    int64_t mismatches = 0;
+    for (size_t i = 0; i < f.size(); ++i) {
+      if (std::isnan(f[i])) continue;  // payload handling may differ; NaN-ness is tested above
+      mismatches += hw[i] != float_to_f16(f[i]);
+    }
+    CHECK(mismatches == 0);
+  });
 }
 
 TEST_CASE("HalfVector stores values within 2^-11 relative (2^-38 of the largest for tiny ones); dot and axpy use them") {
+  nst::testing::each_kernel_set([](nst::kernels::KernelSet) {
   std::mt19937 rng(6);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::uniform_real_distribution<float> exponent(-12.0f, 12.0f);
@@ -119,6 +118,7 @@ TEST_CASE("HalfVector stores values within 2^-11 relative (2^-38 of the largest 
       CHECK(std::abs(r[static_cast<size_t>(i)] - want) <= 1e-6f * (std::abs(want) + std::abs(d[static_cast<size_t>(i)])));
     }
   }
+  });
 }
 
 TEST_CASE("HalfVector: zeros, huge and tiny scales, non-finite input") {

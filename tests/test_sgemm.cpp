@@ -1,12 +1,15 @@
-// The float GEMM kernel (nst/ops/sgemm.h) against a naive triple loop in double: random and
-// odd shapes (tails in M and N, K = 0 and small K), row-major, transposed and strided A, row strides
-// larger than N, C filled with garbage beforehand (overwritten) and its columns beyond N left
-// alone; bit-identical results for repeated calls, unaligned pointers, column and row
-// sub-ranges and concurrent calls, and (AVX2) equal to a plain fmaf chain; the portable
-// fallback through the same accuracy checks.
+// The float GEMM kernel (nst/kernels/sgemm.h), every kernel set this CPU runs (the others are
+// skipped with a message naming them), against a naive triple loop in double: random and odd
+// shapes (tails in M and N, K = 0 and small K), row-major, transposed and strided A, row-major
+// and transposed B, row strides larger than N, C filled with garbage beforehand (overwritten)
+// and its columns beyond N left alone; bit-identical results for repeated calls, unaligned
+// pointers, column and row sub-ranges and concurrent calls, and (SIMD sets) equal to a plain
+// fmaf chain, hence equal between the AVX2 and AVX-512 sets.
 #include <doctest/doctest.h>
 
-#include "nst/ops/sgemm.h"
+#include "nst/kernels/kernel_set.h"
+#include "nst/kernels/sgemm.h"
+#include "support/kernel_sets.h"
 
 #include <omp.h>
 
@@ -16,34 +19,41 @@
 #include <random>
 #include <utility>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
+using nst::kernels::KernelSet;
 using nst::kernels::sgemm;
+using nst::testing::each_kernel_set;
 
 namespace {
 
 using Gemm = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*,
-                      int64_t, float*, int64_t);
+                      int64_t, int64_t, float*, int64_t);
 
 // A's layout: 0 row-major (a_rs = K, a_cs = 1, the forward's U), 1 transposed (a_rs = 1,
 // a_cs = M, the backward's Uᵀ), 2 general strides (every other element of a wider matrix).
+// B: row-major with row stride ldb, or (bt) transposed, column j at B[j*ldb] (the Gram's Fᵀ).
 struct Problem {
   int64_t M, N, K;
   int layout;
   int64_t ldb, ldc;
   std::vector<float> A, B;
+  bool bt = false;
+  int64_t b_rs() const { return bt ? 1 : ldb; }
+  int64_t b_cs() const { return bt ? ldb : 1; }
   int64_t a_rs() const { return layout == 0 ? K : layout == 1 ? 1 : 2 * K + 1; }
   int64_t a_cs() const { return layout == 0 ? 1 : layout == 1 ? M : 2; }
   float a(int64_t i, int64_t k) const { return A[static_cast<size_t>(i * a_rs() + k * a_cs())]; }
-  float b(int64_t k, int64_t j) const { return B[static_cast<size_t>(k * ldb + j)]; }
+  float b(int64_t k, int64_t j) const { return B[static_cast<size_t>(k * b_rs() + j * b_cs())]; }
 };
 
 Problem make(int64_t M, int64_t N, int64_t K, int layout, int64_t extra_b, int64_t extra_c,
-             std::mt19937_64& rng) {
-  Problem p{M, N, K, layout, N + extra_b, N + extra_c, {}, {}};
+             std::mt19937_64& rng, bool bt = false) {
+  Problem p{M, N, K, layout, (bt ? K : N) + extra_b, N + extra_c, {}, {}, bt};
   std::uniform_real_distribution<float> u(-1, 1);
   p.A.resize(static_cast<size_t>(layout == 2 ? M * (2 * K + 1) : M * K));
-  p.B.resize(static_cast<size_t>(K * p.ldb));
+  p.B.resize(static_cast<size_t>((bt ? N : K) * p.ldb));
   for (float& x : p.A) x = u(rng);
   for (float& x : p.B) x = u(rng);
   return p;
@@ -91,12 +101,12 @@ bool beyond_n_untouched(const Problem& p, const std::vector<float>& C) {
 
 std::vector<float> run(Gemm f, const Problem& p) {
   std::vector<float> C = garbage_c(p);
-  f(p.M, p.N, p.K, p.A.data(), p.a_rs(), p.a_cs(), p.B.data(), p.ldb, C.data(), p.ldc);
+  f(p.M, p.N, p.K, p.A.data(), p.a_rs(), p.a_cs(), p.B.data(), p.b_rs(), p.b_cs(), C.data(), p.ldc);
   return C;
 }
 
 void check_accuracy(Gemm f, const Problem& p) {
-  CAPTURE(p.M); CAPTURE(p.N); CAPTURE(p.K); CAPTURE(p.layout); CAPTURE(p.ldb); CAPTURE(p.ldc);
+  CAPTURE(p.M); CAPTURE(p.N); CAPTURE(p.K); CAPTURE(p.layout); CAPTURE(p.bt); CAPTURE(p.ldb); CAPTURE(p.ldc);
   const std::vector<float> C = run(f, p);
   CHECK(max_error(p, C) <= tolerance(p.K));
   CHECK(beyond_n_untouched(p, C));
@@ -111,7 +121,7 @@ void random_shapes(Gemm f, uint64_t seed) {
     const int64_t M = Ms[rng() % std::size(Ms)], N = Ns[rng() % std::size(Ns)], K = Ks[rng() % std::size(Ks)];
     const int64_t extra_b = (trial % 3) ? static_cast<int64_t>(rng() % 20) : 0;
     const int64_t extra_c = (trial % 4) ? static_cast<int64_t>(rng() % 20) : 0;
-    check_accuracy(f, make(M, N, K, trial % 3, extra_b, extra_c, rng));
+    check_accuracy(f, make(M, N, K, trial % 3, extra_b, extra_c, rng, trial % 5 == 4));
   }
   // Winograd-like shapes: VGG's (Co, Ci) forward and transposed, wide N, K up to 512 (kc blocks).
   struct S { int64_t M, N, K; int layout; int64_t eb, ec; };
@@ -122,17 +132,30 @@ void random_shapes(Gemm f, uint64_t seed) {
                       {512, 33, 256, 0, 0, 0},      {20, 1024, 300, 1, 1, 1},
                       {150, 70, 300, 2, 3, 3},      {5, 1030, 9, 2, 0, 0}};
   for (const S& s : shapes) check_accuracy(f, make(s.M, s.N, s.K, s.layout, s.eb, s.ec, rng));
+  // Gram-like: G rows (m x n) = F rows · Fᵀ, K = H·W long (several kc blocks), B transposed.
+  const S gram[] = {{32, 64, 1100, 0, 3, 0}, {13, 45, 600, 0, 0, 2}, {7, 33, 257, 0, 1, 1}};
+  for (const S& s : gram) check_accuracy(f, make(s.M, s.N, s.K, s.layout, s.eb, s.ec, rng, true));
 }
 
 }  // namespace
 
-TEST_CASE("sgemm matches the double reference on random and Winograd shapes") {
-  CAPTURE(nst::kernels::detail::sgemm_uses_avx2());
-  random_shapes(sgemm, 11);
+TEST_CASE("every kernel set's sgemm matches the double reference on random, Winograd and Gram shapes") {
+  MESSAGE("best kernel set on this CPU: " << nst::kernels::kernel_set_name(nst::kernels::best_kernel_set()));
+  each_kernel_set([](KernelSet) { random_shapes(sgemm, 11); });
 }
 
-TEST_CASE("the portable fallback matches the double reference") {
-  random_shapes(nst::kernels::detail::sgemm_portable, 12);
+TEST_CASE("kernel sets: names round-trip, the best is available and active by default, unknown names throw") {
+  for (KernelSet set : {KernelSet::Portable, KernelSet::Avx2, KernelSet::Avx512})
+    CHECK(nst::kernels::kernel_set_from_name(nst::kernels::kernel_set_name(set)) == set);
+  CHECK_THROWS_AS(nst::kernels::kernel_set_from_name("sse9"), std::invalid_argument);
+  CHECK(nst::kernels::kernel_set_available(KernelSet::Portable));
+  CHECK(nst::kernels::kernel_set_available(nst::kernels::best_kernel_set()));
+  CHECK(nst::kernels::active_kernel_set() == nst::kernels::best_kernel_set());
+  for (KernelSet set : {KernelSet::Avx2, KernelSet::Avx512})
+    if (!nst::kernels::kernel_set_available(set)) {
+      CHECK_THROWS_AS(nst::kernels::use_kernel_set(set), std::invalid_argument);
+      CHECK(nst::kernels::active_kernel_set() == nst::kernels::best_kernel_set());
+    }
 }
 
 TEST_CASE("the comparison catches a wrong result") {
@@ -165,7 +188,7 @@ TEST_CASE("the comparison catches a wrong result") {
 TEST_CASE("K = 0 zeroes C; empty products write nothing; bad sizes throw") {
   std::vector<float> C(5 * 9, kGarbage);
   const float one = 1;
-  sgemm(5, 7, 0, &one, 1, 1, &one, 7, C.data(), 9);
+  sgemm(5, 7, 0, &one, 1, 1, &one, 7, 1, C.data(), 9);
   for (int64_t i = 0; i < 5; ++i)
     for (int64_t j = 0; j < 9; ++j) {
       if (j < 7)
@@ -173,14 +196,17 @@ TEST_CASE("K = 0 zeroes C; empty products write nothing; bad sizes throw") {
       else
         CHECK(std::isnan(C[static_cast<size_t>(i * 9 + j)]));
     }
-  sgemm(0, 7, 3, nullptr, 3, 1, nullptr, 7, nullptr, 7);
-  sgemm(4, 0, 3, nullptr, 3, 1, nullptr, 0, nullptr, 0);
-  CHECK_THROWS_AS(sgemm(-1, 7, 3, &one, 3, 1, &one, 7, C.data(), 7), std::invalid_argument);
-  CHECK_THROWS_AS(sgemm(5, 7, 3, &one, 3, 1, &one, 6, C.data(), 7), std::invalid_argument);
-  CHECK_THROWS_AS(sgemm(5, 7, 3, &one, 3, 1, &one, 7, C.data(), 6), std::invalid_argument);
+  sgemm(0, 7, 3, nullptr, 3, 1, nullptr, 7, 1, nullptr, 7);
+  sgemm(4, 0, 3, nullptr, 3, 1, nullptr, 0, 1, nullptr, 0);
+  CHECK_THROWS_AS(sgemm(-1, 7, 3, &one, 3, 1, &one, 7, 1, C.data(), 7), std::invalid_argument);
+  CHECK_THROWS_AS(sgemm(5, 7, 3, &one, 3, 1, &one, 6, 1, C.data(), 7), std::invalid_argument);
+  CHECK_THROWS_AS(sgemm(5, 7, 3, &one, 3, 1, &one, 7, 1, C.data(), 6), std::invalid_argument);
 }
 
-TEST_CASE("sgemm is bit-identical across calls, alignments, sub-ranges and threads") {
+// (The portable set, Eigen's GEMM, blocks by the whole shape: only repeated and concurrent calls
+// on the same shape are checked there.)
+TEST_CASE("every kernel set's sgemm is bit-identical across calls, alignments, sub-ranges and threads") {
+  each_kernel_set([](KernelSet set) {
   std::mt19937_64 rng(5);
   for (int layout : {0, 1, 2}) {
     CAPTURE(layout);
@@ -195,42 +221,47 @@ TEST_CASE("sgemm is bit-identical across calls, alignments, sub-ranges and threa
       CAPTURE(off);
       std::vector<float> B2(p.B.size() + 8), C2(ref.size() + 8, kGarbage);
       std::copy(p.B.begin(), p.B.end(), B2.begin() + off);
-      sgemm(M, N, K, p.A.data(), p.a_rs(), p.a_cs(), B2.data() + off, p.ldb, C2.data() + 8 - off, p.ldc);
+      sgemm(M, N, K, p.A.data(), p.a_rs(), p.a_cs(), B2.data() + off, p.ldb, 1, C2.data() + 8 - off, p.ldc);
       for (int64_t i = 0; i < M; ++i)
         CHECK(std::memcmp(C2.data() + 8 - off + i * p.ldc, ref.data() + i * p.ldc, N * sizeof(float)) == 0);
     }
 
     // Columns in chunks (as the Winograd loop cuts them) and rows from an odd offset.
+    if (set != KernelSet::Portable) {
     std::vector<float> C3 = garbage_c(p);
     for (int64_t j0 = 0; j0 < N; j0 += 37)
       sgemm(M, std::min<int64_t>(37, N - j0), K, p.A.data(), p.a_rs(), p.a_cs(), p.B.data() + j0,
-            p.ldb, C3.data() + j0, p.ldc);
+            p.ldb, 1, C3.data() + j0, p.ldc);
     CHECK(std::memcmp(C3.data(), ref.data(), ref.size() * sizeof(float)) == 0);
     std::vector<float> C4 = garbage_c(p);
-    sgemm(7, N, K, p.A.data(), p.a_rs(), p.a_cs(), p.B.data(), p.ldb, C4.data(), p.ldc);
-    sgemm(M - 7, N, K, p.A.data() + 7 * p.a_rs(), p.a_rs(), p.a_cs(), p.B.data(), p.ldb,
+    sgemm(7, N, K, p.A.data(), p.a_rs(), p.a_cs(), p.B.data(), p.ldb, 1, C4.data(), p.ldc);
+    sgemm(M - 7, N, K, p.A.data() + 7 * p.a_rs(), p.a_rs(), p.a_cs(), p.B.data(), p.ldb, 1,
           C4.data() + 7 * p.ldc, p.ldc);
     CHECK(std::memcmp(C4.data(), ref.data(), ref.size() * sizeof(float)) == 0);
+    }
 
     // Concurrent calls on 3 threads, each on its own output.
     constexpr int kTasks = 6;
     std::vector<std::vector<float>> outs(kTasks, garbage_c(p));
 #pragma omp parallel for num_threads(3) schedule(dynamic)
     for (int t = 0; t < kTasks; ++t)
-      sgemm(M, N, K, p.A.data(), p.a_rs(), p.a_cs(), p.B.data(), p.ldb, outs[static_cast<size_t>(t)].data(), p.ldc);
+      sgemm(M, N, K, p.A.data(), p.a_rs(), p.a_cs(), p.B.data(), p.ldb, 1, outs[static_cast<size_t>(t)].data(), p.ldc);
     for (const auto& o : outs) CHECK(std::memcmp(o.data(), ref.data(), ref.size() * sizeof(float)) == 0);
   }
+  });
 }
 
-TEST_CASE("with AVX2 every element is one fused multiply-add chain over k in order") {
+TEST_CASE("on the SIMD kernel sets every element is one fused multiply-add chain over k in order") {
   // The documented order, checked bit for bit: the blocking (k blocks of 256, column blocks of
-  // 1024, 6x16 tiles, partial tiles) never changes a result.
-  if (!nst::kernels::detail::sgemm_uses_avx2()) return;
+  // 1024, register tiles, partial tiles, packing) never changes a result, so the AVX2 and
+  // AVX-512 sets give the same bits.
+  each_kernel_set([](KernelSet set) {
+  if (set == KernelSet::Portable) return;
   std::mt19937_64 rng(8);
-  const std::pair<int64_t, int> cases[] = {{3, 0}, {300, 1}, {520, 0}, {64, 2}};
+  const std::pair<int64_t, int> cases[] = {{3, 0}, {300, 1}, {520, 0}, {64, 2}, {600, 3}};
   for (auto [K, layout] : cases) {
     CAPTURE(K); CAPTURE(layout);
-    const Problem p = make(13, 1030, K, layout, 2, 2, rng);
+    const Problem p = make(29, 1030, K, layout % 3, 2, 2, rng, layout == 3);
     const std::vector<float> C = run(sgemm, p);
     int64_t mismatches = 0;
     for (int64_t i = 0; i < p.M; ++i)
@@ -241,4 +272,5 @@ TEST_CASE("with AVX2 every element is one fused multiply-add chain over k in ord
       }
     CHECK(mismatches == 0);
   }
+  });
 }

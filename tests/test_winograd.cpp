@@ -5,9 +5,10 @@
 
 #include "nst/ops/conv2d.h"
 #include "nst/ops/elementwise.h"
-#include "nst/ops/winograd.h"
+#include "nst/kernels/winograd.h"
 #include "support/compare.h"
 #include "support/gradcheck.h"
+#include "support/kernel_sets.h"
 
 #include <omp.h>
 
@@ -15,9 +16,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <utility>
+#include <vector>
 
 using namespace nst;
 using nst::test::random_tensor;
+using nst::testing::each_kernel_set;
 using nst::testing::max_rel_diff;
 
 namespace {
@@ -63,7 +67,7 @@ ConvShape shape(int64_t C, int64_t H, int64_t W, int64_t K) { return ConvShape{C
 
 }  // namespace
 
-TEST_CASE("winograd conv matches the naive conv on random shapes, double and float") {
+TEST_CASE("winograd conv matches the naive conv on random shapes, double and float on every kernel set") {
   std::mt19937_64 rng(61);
   std::uniform_int_distribution<int64_t> dim(1, 37);
   const int64_t channels[] = {1, 3, 5, 13, 67};
@@ -77,10 +81,12 @@ TEST_CASE("winograd conv matches the naive conv on random shapes, double and flo
     // F(4x4,3x3) amplifies rounding by the norms of its transforms (entries of B up to 5, of
     // A up to 8): about 1e-6 of max|y| in float on these shapes; 1e-4 leaves room and still
     // catches any wrong coefficient, which gives errors of order 1.
-    const Errors f = compare<float>(s, rng);
-    CHECK(f.forward < 1e-4);
-    CHECK(f.backward < 1e-4);
-    worst_float = std::max({worst_float, f.forward, f.backward});
+    each_kernel_set([&](kernels::KernelSet) {
+      const Errors f = compare<float>(s, rng);
+      CHECK(f.forward < 1e-4);
+      CHECK(f.backward < 1e-4);
+      worst_float = std::max({worst_float, f.forward, f.backward});
+    });
   }
   MESSAGE("worst float error relative to max|y|: " << worst_float);
 }
@@ -146,30 +152,42 @@ TEST_CASE("conv2d with ConvAlgo::Winograd rejects other kernels and paddings") {
   CHECK_THROWS_AS(ConvWeights<float>(nullptr), std::invalid_argument);
 }
 
-TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like layer") {
+TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like layer, every kernel set; "
+          "the AVX2 and AVX-512 sets give the same bits") {
   std::mt19937_64 rng(64);
   // Groups split among the threads, then groups taken whole by a thread; partial tiles.
   for (const ConvShape s : {shape(200, 84, 84, 90), shape(8, 200, 180, 12)}) {
+    CAPTURE(s.C);
     const Tensor<float> x = random_tensor<float>({s.C, s.H, s.W}, rng);
     const Tensor<float> w = random_tensor<float>({s.K, s.C, 3, 3}, rng, -0.1, 0.1);
     const Tensor<float> dy = random_tensor<float>({s.K, s.H, s.W}, rng);
     Buffer<float> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
     kernels::winograd_transform_weights(s.K, s.C, w.data(), U.data());
-    const int saved = omp_get_max_threads();
-    std::vector<Tensor<float>> ys, dxs;
-    for (int threads : {1, 2, 3, 2}) {
-      omp_set_num_threads(threads);
-      Tensor<float> y({s.K, s.H, s.W}), dx({s.C, s.H, s.W}, 0.5f);
-      kernels::conv3x3_forward_winograd(s, x.data(), U.data(), y.data());
-      kernels::conv3x3_backward_input_winograd(s, dy.data(), U.data(), dx.data());
-      ys.push_back(std::move(y));
-      dxs.push_back(std::move(dx));
-    }
-    omp_set_num_threads(saved);
-    for (size_t i = 1; i < ys.size(); ++i) {
-      CAPTURE(s.C); CAPTURE(i);
-      CHECK(std::memcmp(ys[0].data(), ys[i].data(), sizeof(float) * static_cast<size_t>(ys[0].numel())) == 0);
-      CHECK(std::memcmp(dxs[0].data(), dxs[i].data(), sizeof(float) * static_cast<size_t>(dxs[0].numel())) == 0);
+    std::vector<std::pair<Tensor<float>, Tensor<float>>> simd;  // (y, dx) of each SIMD set
+    each_kernel_set([&](kernels::KernelSet set) {
+      const int saved = omp_get_max_threads();
+      std::vector<Tensor<float>> ys, dxs;
+      for (int threads : {1, 2, 3, 2}) {
+        omp_set_num_threads(threads);
+        Tensor<float> y({s.K, s.H, s.W}), dx({s.C, s.H, s.W}, 0.5f);
+        kernels::conv3x3_forward_winograd(s, x.data(), U.data(), y.data());
+        kernels::conv3x3_backward_input_winograd(s, dy.data(), U.data(), dx.data());
+        ys.push_back(std::move(y));
+        dxs.push_back(std::move(dx));
+      }
+      omp_set_num_threads(saved);
+      for (size_t i = 1; i < ys.size(); ++i) {
+        CAPTURE(i);
+        CHECK(std::memcmp(ys[0].data(), ys[i].data(), sizeof(float) * static_cast<size_t>(ys[0].numel())) == 0);
+        CHECK(std::memcmp(dxs[0].data(), dxs[i].data(), sizeof(float) * static_cast<size_t>(dxs[0].numel())) == 0);
+      }
+      if (set != kernels::KernelSet::Portable) simd.emplace_back(std::move(ys[0]), std::move(dxs[0]));
+    });
+    if (simd.size() == 2) {
+      CHECK(std::memcmp(simd[0].first.data(), simd[1].first.data(), sizeof(float) * static_cast<size_t>(simd[0].first.numel())) == 0);
+      CHECK(std::memcmp(simd[0].second.data(), simd[1].second.data(), sizeof(float) * static_cast<size_t>(simd[0].second.numel())) == 0);
+    } else {
+      MESSAGE("AVX2 vs AVX-512 bits not compared: this CPU runs " << simd.size() << " of the two sets");
     }
   }
 }
@@ -235,11 +253,13 @@ TEST_CASE("winograd epilogue (bias, ReLU, mask) and masked overwriting backward 
     const ConvShape s = shape(1 + trial % 7, dim(rng), dim(rng), 1 + (trial * 5) % 9);
     CAPTURE(s.C); CAPTURE(s.K); CAPTURE(s.H); CAPTURE(s.W);
     check_fused<double>(s, rng, 1e-12);
-    check_fused<float>(s, rng, 1e-4);
+    each_kernel_set([&](kernels::KernelSet) { check_fused<float>(s, rng, 1e-4); });
   }
   // Several groups, split among threads and taken whole.
-  check_fused<float>(shape(8, 200, 180, 12), rng, 1e-4);
-  check_fused<float>(shape(70, 45, 33, 37), rng, 1e-4);
+  each_kernel_set([&](kernels::KernelSet) {
+    check_fused<float>(shape(8, 200, 180, 12), rng, 1e-4);
+    check_fused<float>(shape(70, 45, 33, 37), rng, 1e-4);
+  });
 }
 
 TEST_CASE("conv2d_bias_relu equals relu(bias_add(conv2d)) on both paths, and checks its bias") {

@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include "nst/io/regular_file.h"
+#include "nst/kernels/kernel_set.h"
 
 #include <CLI/CLI.hpp>
 
@@ -115,7 +116,8 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
                "Paints the content image in the style of the style image(s) by optimizing its pixels\n"
                "with L-BFGS so that its VGG19 features match the content and its Gram matrices the style.",
                "nst"};
-  app.set_version_flag("--version", "nst 0.1.0");
+  app.set_version_flag("--version", std::string("nst 0.1.0, kernels: ") +
+                                         kernels::kernel_set_name(kernels::active_kernel_set()));
   StylizeSettings& settings = opt.settings;
   GatysConfig& loss = settings.loss;
   // Defaults come from the structs; only the text forms are made here.

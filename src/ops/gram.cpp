@@ -1,6 +1,6 @@
 #include "nst/ops/gram.h"
 
-#include "nst/ops/sgemm.h"
+#include "nst/kernels/sgemm.h"
 
 #include <algorithm>
 #include <type_traits>
@@ -21,7 +21,7 @@ Var<T> gram(const Var<T>& x) {
   const T norm = T(1) / static_cast<T>(C * HW);
   Tensor<T> g = Tensor<T>::uninitialized({N, C, C});
   for (int64_t n = 0; n < N; ++n) {
-    const ConstStrided<T> f(x.value().data() + n * C * HW, C, HW, Eigen::OuterStride<>(HW));
+    const T* f = x.value().data() + n * C * HW;
     const int64_t blocks = (C + kGramRows - 1) / kGramRows;
     T* gn = g.data() + n * C * C;
     // G is symmetric: each block of rows computes only its part left of the diagonal's end
@@ -29,8 +29,17 @@ Var<T> gram(const Var<T>& x) {
 #pragma omp parallel for schedule(dynamic)
     for (int64_t b = blocks - 1; b >= 0; --b) {  // the widest blocks first
       const int64_t c0 = b * kGramRows, m = std::min(kGramRows, C - c0);
-      Strided<T> gm(gn + c0 * C, m, c0 + m, Eigen::OuterStride<>(C));
-      gm.noalias() = (f.middleRows(c0, m) * f.topRows(c0 + m).transpose()) * norm;
+      if constexpr (std::is_same_v<T, float>) {
+        // G[c0.., 0..c0+m) = F[c0..] Fᵀ: B = Fᵀ, element (k, j) at f[j*HW + k].
+        kernels::sgemm(m, c0 + m, HW, f + c0 * HW, HW, 1, f, 1, HW, gn + c0 * C, C);
+        if (norm != T(1))
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < c0 + m; ++j) gn[(c0 + i) * C + j] *= norm;
+      } else {
+        const ConstStrided<T> fm(f, C, HW, Eigen::OuterStride<>(HW));
+        Strided<T> gm(gn + c0 * C, m, c0 + m, Eigen::OuterStride<>(C));
+        gm.noalias() = (fm.middleRows(c0, m) * fm.topRows(c0 + m).transpose()) * norm;
+      }
     }
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < C; ++i)
@@ -52,18 +61,16 @@ Var<T> gram(const Var<T>& x) {
         const int64_t j0 = b * kGradCols, jn = std::min(kGradCols, HW - j0);
         const ConstStrided<T> fm(f + j0, C, jn, Eigen::OuterStride<>(HW));
         Strided<T> dm(dx + n * C * HW + j0, C, jn, Eigen::OuterStride<>(HW));
-        if constexpr (std::is_same_v<T, float>) {
-          if (kernels::detail::sgemm_uses_avx2()) {  // our kernel: 1.4x Eigen on these shapes
-            if (fresh) {
-              kernels::sgemm(C, jn, C, sym.data(), C, 1, f + j0, HW, dm.data(), HW);
-            } else {
-              static thread_local Buffer<float> tmp;
-              if (tmp.size() < static_cast<size_t>(C * jn)) tmp.resize(static_cast<size_t>(C * jn));
-              kernels::sgemm(C, jn, C, sym.data(), C, 1, f + j0, HW, tmp.data(), jn);
-              dm += Eigen::Map<const RowMajor<float>>(tmp.data(), C, jn);
-            }
-            continue;
+        if constexpr (std::is_same_v<T, float>) {  // the kernel set's sgemm
+          if (fresh) {
+            kernels::sgemm(C, jn, C, sym.data(), C, 1, f + j0, HW, 1, dm.data(), HW);
+          } else {
+            static thread_local Buffer<float> tmp;
+            if (tmp.size() < static_cast<size_t>(C * jn)) tmp.resize(static_cast<size_t>(C * jn));
+            kernels::sgemm(C, jn, C, sym.data(), C, 1, f + j0, HW, 1, tmp.data(), jn);
+            dm += Eigen::Map<const RowMajor<float>>(tmp.data(), C, jn);
           }
+          continue;
         }
         if (fresh)
           dm.noalias() = sym * fm;

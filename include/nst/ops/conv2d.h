@@ -1,14 +1,15 @@
 // 2-D convolution, stride 1, zero padding, odd square kernels (cross-correlation, as PyTorch).
 // The weights are frozen: no weight gradient is ever computed; backward goes to the input only.
 //
-// Two fast paths: 3x3 pad-1 convolutions (all of VGG's) run as Winograd F(4x4,3x3) (see
-// winograd.h) with weights transformed once, in ConvWeights; every other shape runs as im2col +
-// Eigen GEMM over bands of output rows, parallelized with OpenMP over bands (disjoint outputs).
-// im2col stays as the reference the Winograd path is compared with, and a naive direct
-// convolution as the reference both are tested against.
+// Two paths: 3x3 pad-1 convolutions (all of VGG's) run as Winograd F(4x4,3x3)
+// (nst/kernels/winograd.h) with weights transformed once, in ConvWeights; every other shape runs
+// as im2col + Eigen GEMM (nst/kernels/conv.h), parallelized with OpenMP over disjoint blocks of
+// output rows and channels. im2col stays as the reference the Winograd path is compared with,
+// and a naive direct convolution as the reference both are tested against.
 #pragma once
 
 #include "nst/autograd.h"
+#include "nst/kernels/conv.h"
 
 #include <memory>
 #include <mutex>
@@ -16,43 +17,8 @@
 
 namespace nst {
 
-struct ConvShape {
-  int64_t C = 0, H = 0, W = 0;  // input channels, height, width
-  int64_t K = 0, R = 0;         // output channels, kernel size (R x R, R odd)
-  int64_t pad = 0;              // zero padding on every side
-  int64_t OH() const { return H + 2 * pad - R + 1; }
-  int64_t OW() const { return W + 2 * pad - R + 1; }
-  // Throws std::invalid_argument unless the shape is one this convolution supports.
-  void validate() const;
-};
-
 // Shape of a convolution of x (N,C,H,W) with w (K,C,R,R); validates both.
 ConvShape conv_shape(const Shape& x, const Shape& w, int64_t pad);
-
-namespace kernels {
-// What a forward kernel does to each output value v of channel k: v + bias[k] when bias is set,
-// then max(v, 0) when relu is, recording v > 0 in mask (K,OH,OW) when it is set (relu only).
-template <class T>
-struct ConvEpilogue {
-  const T* bias = nullptr;
-  bool relu = false;
-  uint8_t* mask = nullptr;
-};
-// The epilogue as a pass over y (K, HW): for kernels that do not apply it themselves.
-template <class T>
-void apply_epilogue(int64_t K, int64_t HW, T* y, const ConvEpilogue<T>& epi);
-
-// One sample. x: (C,H,W), w: (K,C,R,R), y: (K,OH,OW) overwritten.
-template <class T>
-void conv2d_forward_naive(const ConvShape& s, const T* x, const T* w, T* y);
-template <class T>
-void conv2d_forward_im2col(const ConvShape& s, const T* x, const T* w, T* y);
-// One sample. dy: (K,OH,OW); dx: (C,H,W) accumulated into (+=).
-template <class T>
-void conv2d_backward_input_naive(const ConvShape& s, const T* dy, const T* w, T* dx);
-template <class T>
-void conv2d_backward_input_im2col(const ConvShape& s, const T* dy, const T* w, T* dx);
-}  // namespace kernels
 
 // Which kernels conv2d runs. Auto: Winograd for R = 3 and pad = 1, im2col otherwise.
 // Im2col forces the reference path; Winograd throws std::invalid_argument on other shapes.

@@ -13,7 +13,7 @@
 // task in a fixed order, so results are bit-identical for any OMP_NUM_THREADS.
 #pragma once
 
-#include "nst/ops/conv2d.h"
+#include "nst/kernels/conv.h"
 
 #include <cstdint>
 

@@ -1,0 +1,253 @@
+// The Winograd tile-row transforms (nst/kernels/winograd_rows.h), included by each kernel set's
+// file inside its own namespace and compiled with its flags. Needs <cstdint>, and
+// <immintrin.h> where __AVX2__ is defined.
+
+// The 1-D transforms, applied to 6 (or 4) rows of n values each; vectorized across the rows'
+// elements (the tiles).
+//   B^T = [4  0 -5  0  1  0]    A^T = [1  1  1  1  1  0]
+//         [0 -4 -4  1  1  0]          [0  1 -1  2 -2  0]
+//         [0  4 -4 -1  1  0]          [0  1  1  4  4  0]
+//         [0 -2 -1  2  1  0]          [0  1 -1  8 -8  1]
+//         [0  2 -1 -2  1  0]
+//         [0  4  0 -5  0  1]
+template <class T>
+inline void input_1d(const T* const in[6], T* const out[6], int64_t n) {
+  const T *d0 = in[0], *d1 = in[1], *d2 = in[2], *d3 = in[3], *d4 = in[4], *d5 = in[5];
+  T *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3], *o4 = out[4], *o5 = out[5];
+#pragma omp simd
+  for (int64_t s = 0; s < n; ++s) {
+    const T a = d4[s] - T(4) * d2[s];  // shared by rows 1 and 2
+    const T b = d3[s] - T(4) * d1[s];
+    const T c = d4[s] - d2[s];         // shared by rows 3 and 4
+    const T e = T(2) * (d3[s] - d1[s]);
+    o0[s] = T(4) * d0[s] - T(5) * d2[s] + d4[s];
+    o1[s] = a + b;
+    o2[s] = a - b;
+    o3[s] = c + e;
+    o4[s] = c - e;
+    o5[s] = T(4) * d1[s] - T(5) * d3[s] + d5[s];
+  }
+}
+
+template <class T>
+inline void output_1d(const T* const in[6], T* const out[4], int64_t n) {
+  const T *m0 = in[0], *m1 = in[1], *m2 = in[2], *m3 = in[3], *m4 = in[4], *m5 = in[5];
+  T *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3];
+#pragma omp simd
+  for (int64_t s = 0; s < n; ++s) {
+    const T p12 = m1[s] + m2[s], d12 = m1[s] - m2[s];
+    const T p34 = m3[s] + m4[s], d34 = m3[s] - m4[s];
+    o0[s] = m0[s] + p12 + p34;
+    o1[s] = d12 + T(2) * d34;
+    o2[s] = p12 + T(4) * p34;
+    o3[s] = d12 + T(8) * d34 + m5[s];
+  }
+}
+
+// p_q[m] = r[4m + q] for m < n, q < 4 (a 4-way deinterleave), and its inverse. Compilers do not
+// vectorize these strided loops; for float with AVX2 they are 4x8 transposes in registers.
+template <class T>
+inline void deinterleave4(const T* r, T* p0, T* p1, T* p2, T* p3, int64_t n) {
+  int64_t m = 0;
+#if defined(__AVX2__)
+  if constexpr (sizeof(T) == 4) {
+    const __m256i order = _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7);
+    for (; m + 8 <= n; m += 8) {
+      const float* q = r + 4 * m;
+      const __m256 a0 = _mm256_loadu_ps(q), a1 = _mm256_loadu_ps(q + 8);
+      const __m256 a2 = _mm256_loadu_ps(q + 16), a3 = _mm256_loadu_ps(q + 24);
+      const __m256 lo01 = _mm256_unpacklo_ps(a0, a1), hi01 = _mm256_unpackhi_ps(a0, a1);
+      const __m256 lo23 = _mm256_unpacklo_ps(a2, a3), hi23 = _mm256_unpackhi_ps(a2, a3);
+      _mm256_storeu_ps(p0 + m, _mm256_permutevar8x32_ps(_mm256_unpacklo_ps(lo01, lo23), order));
+      _mm256_storeu_ps(p1 + m, _mm256_permutevar8x32_ps(_mm256_unpackhi_ps(lo01, lo23), order));
+      _mm256_storeu_ps(p2 + m, _mm256_permutevar8x32_ps(_mm256_unpacklo_ps(hi01, hi23), order));
+      _mm256_storeu_ps(p3 + m, _mm256_permutevar8x32_ps(_mm256_unpackhi_ps(hi01, hi23), order));
+    }
+  }
+#endif
+  for (; m < n; ++m) {
+    p0[m] = r[4 * m];
+    p1[m] = r[4 * m + 1];
+    p2[m] = r[4 * m + 2];
+    p3[m] = r[4 * m + 3];
+  }
+}
+
+// r[4m + q] = p_q[m] for m < n, q < 4.
+template <class T>
+inline void interleave4(const T* p0, const T* p1, const T* p2, const T* p3, T* r, int64_t n) {
+  int64_t m = 0;
+#if defined(__AVX2__)
+  if constexpr (sizeof(T) == 4) {
+    for (; m + 8 <= n; m += 8) {
+      const __m256 x = _mm256_loadu_ps(p0 + m), y = _mm256_loadu_ps(p1 + m);
+      const __m256 z = _mm256_loadu_ps(p2 + m), w = _mm256_loadu_ps(p3 + m);
+      const __m256 xy_lo = _mm256_unpacklo_ps(x, y), xy_hi = _mm256_unpackhi_ps(x, y);
+      const __m256 zw_lo = _mm256_unpacklo_ps(z, w), zw_hi = _mm256_unpackhi_ps(z, w);
+      const __m256 v0 = _mm256_shuffle_ps(xy_lo, zw_lo, 0x44), v1 = _mm256_shuffle_ps(xy_lo, zw_lo, 0xEE);
+      const __m256 v2 = _mm256_shuffle_ps(xy_hi, zw_hi, 0x44), v3 = _mm256_shuffle_ps(xy_hi, zw_hi, 0xEE);
+      float* q = r + 4 * m;
+      _mm256_storeu_ps(q, _mm256_permute2f128_ps(v0, v1, 0x20));
+      _mm256_storeu_ps(q + 8, _mm256_permute2f128_ps(v2, v3, 0x20));
+      _mm256_storeu_ps(q + 16, _mm256_permute2f128_ps(v0, v1, 0x31));
+      _mm256_storeu_ps(q + 24, _mm256_permute2f128_ps(v2, v3, 0x31));
+    }
+  }
+#endif
+  for (; m < n; ++m) {
+    r[4 * m] = p0[m];
+    r[4 * m + 1] = p1[m];
+    r[4 * m + 2] = p2[m];
+    r[4 * m + 3] = p3[m];
+  }
+}
+
+// The row scratch, carved from one zero-filled block (winograd_row_scratch_size values).
+template <class T>
+struct RowScratch {
+  T *strip, *phase, *zero, *h, *ostrip, *orow, *masked;
+  RowScratch(const WinogradGeometry& g, T* base) {
+    const int64_t S = 4 * g.tiles_x + 8, P = g.tiles_x + 2, W4 = 4 * g.tiles_x;
+    strip = base;                // 6 x S: input rows transformed vertically, strip[1 + x] = column
+                                 // x; strip[0] and strip[1 + W..] stay zero (padding)
+    phase = strip + 6 * S;       // 4 x P: phase[q][m] = strip row [4m + q]
+    zero = phase + 4 * P;        // W zeros: the padding rows
+    h = zero + g.W;              // 4 x tiles_x
+    ostrip = h + 4 * g.tiles_x;  // 6 x W4: M transformed across tiles, interleaved
+    orow = ostrip + 6 * W4;      // 4 x W4: output rows of a tile row
+    masked = orow + 4 * W4;      // 7 x W: input rows masked and/or mirrored, and a temporary
+  }
+};
+
+// V_ξ for the tiles_x tiles of tile row ty of one channel plane.
+template <bool Flip, class T>
+void input_tile_row(const WinogradRowArgs<T>& args) {
+  const WinogradGeometry& g = *args.g;
+  const RowScratch<T> s(g, args.scratch);
+  const T* plane = args.plane_in;
+  const uint8_t* mask_plane = args.mask_in;
+  const int64_t ty = args.ty, xi_stride = args.xi_stride;
+  T* V = args.v;
+  const int64_t S = 4 * g.tiles_x + 8, P = g.tiles_x + 2;
+  // 1. Down the columns: strip[i] = Σ_a BT[i][a] x[4ty - 1 + a][.], zero rows outside.
+  const T* src[6];
+  for (int a = 0; a < 6; ++a) {
+    const int64_t yy = 4 * ty - 1 + a;
+    if (yy < 0 || yy >= g.H) {
+      src[a] = s.zero;
+      continue;
+    }
+    const int64_t row = (Flip ? g.H - 1 - yy : yy) * g.W;
+    const T* v = plane + row;
+    src[a] = v;
+    if constexpr (!Flip) continue;
+    // Mirrored, and masked when there is a mask: rows in scratch.
+    const uint8_t* m = mask_plane ? mask_plane + row : nullptr;
+    T* out = s.masked + a * g.W;
+    const int64_t last = g.W - 1;
+    if (m) {  // two passes that vectorize (one reversed and masked does not, GCC 12)
+      T* tmp = s.masked + 6 * g.W;
+#pragma omp simd
+      for (int64_t x = 0; x < g.W; ++x) {
+        const T value = v[x];
+        tmp[x] = m[x] ? value : T(0);
+      }
+#pragma omp simd
+      for (int64_t x = 0; x < g.W; ++x) out[x] = tmp[last - x];
+    } else {
+#pragma omp simd
+      for (int64_t x = 0; x < g.W; ++x) out[x] = v[last - x];
+    }
+    src[a] = out;
+  }
+  T* dst[6];
+  for (int i = 0; i < 6; ++i) dst[i] = s.strip + i * S + 1;
+  input_1d(src, dst, g.W);
+  // 2. Across the tiles: tile tx reads strip[4tx .. 4tx + 5] of each row.
+  for (int i = 0; i < 6; ++i) {
+    const T* r = s.strip + i * S;
+    T *p0 = s.phase, *p1 = p0 + P, *p2 = p1 + P, *p3 = p2 + P;
+    deinterleave4(r, p0, p1, p2, p3, g.tiles_x + 1);
+    const T* hs[6] = {p0, p1, p2, p3, p0 + 1, p1 + 1};
+    T* out[6];
+    for (int j = 0; j < 6; ++j) out[j] = V + (i * 6 + j) * xi_stride;
+    input_1d(hs, out, g.tiles_x);
+  }
+}
+
+// Output tile row ty of one channel plane from M.
+template <bool Flip, class T>
+void output_tile_row(const WinogradRowArgs<T>& args) {
+  const WinogradGeometry& g = *args.g;
+  const RowScratch<T> s(g, args.scratch);
+  const T* M = args.m;
+  const int64_t xi_stride = args.xi_stride, ty = args.ty;
+  T* plane = args.plane_out;
+  const T bias = args.bias;
+  const bool relu = args.relu, accumulate = args.accumulate;
+  uint8_t* mask_plane = args.mask_out;
+  const int64_t W4 = 4 * g.tiles_x;
+  // 1. Across the tiles: for each row i, h[b][tx] = Σ_j AT[b][j] M[i*6+j][tx], interleaved
+  //    into ostrip[i][4tx + b].
+  for (int i = 0; i < 6; ++i) {
+    const T* src[6];
+    for (int j = 0; j < 6; ++j) src[j] = M + (i * 6 + j) * xi_stride;
+    T* h4[4] = {s.h, s.h + g.tiles_x, s.h + 2 * g.tiles_x, s.h + 3 * g.tiles_x};
+    output_1d(src, h4, g.tiles_x);
+    interleave4(h4[0], h4[1], h4[2], h4[3], s.ostrip + i * W4, g.tiles_x);
+  }
+  // 2. Down the columns: output row 4ty + a = Σ_i AT[a][i] ostrip[i].
+  const T* src[6];
+  for (int i = 0; i < 6; ++i) src[i] = s.ostrip + i * W4;
+  T* o[4] = {s.orow, s.orow + W4, s.orow + 2 * W4, s.orow + 3 * W4};
+  output_1d(src, o, g.W);
+  for (int a = 0; a < 4 && 4 * ty + a < g.H; ++a) {
+    const int64_t yy = 4 * ty + a;
+    T* v = o[a];
+    if constexpr (Flip) {
+      T* dst = plane + (g.H - 1 - yy) * g.W + (g.W - 1);
+      if (accumulate)
+        for (int64_t x = 0; x < g.W; ++x) dst[-x] += v[x];
+      else
+        for (int64_t x = 0; x < g.W; ++x) dst[-x] = v[x];
+    } else {
+      T* dst = plane + yy * g.W;
+      if (bias != T(0)) {
+#pragma omp simd
+        for (int64_t x = 0; x < g.W; ++x) v[x] += bias;
+      }
+      if (relu) {
+        if (mask_plane) {
+          uint8_t* m = mask_plane + yy * g.W;
+#pragma omp simd
+          for (int64_t x = 0; x < g.W; ++x) m[x] = v[x] > T(0);
+        }
+#pragma omp simd
+        for (int64_t x = 0; x < g.W; ++x) v[x] = v[x] > T(0) ? v[x] : T(0);
+      }
+      if (accumulate) {
+#pragma omp simd
+        for (int64_t x = 0; x < g.W; ++x) dst[x] += v[x];
+      } else {
+#pragma omp simd
+        for (int64_t x = 0; x < g.W; ++x) dst[x] = v[x];
+      }
+    }
+  }
+}
+
+template <class T>
+void input_row(const WinogradRowArgs<T>& a) {
+  if (a.flip)
+    input_tile_row<true>(a);
+  else
+    input_tile_row<false>(a);
+}
+
+template <class T>
+void output_row(const WinogradRowArgs<T>& a) {
+  if (a.flip)
+    output_tile_row<true>(a);
+  else
+    output_tile_row<false>(a);
+}
