@@ -625,6 +625,7 @@ int run_compare(const Options& o) {
   std::printf("@shape_style %lld %lld %lld %lld\n", (long long)ss[0], (long long)ss[1], (long long)ss[2],
               (long long)ss[3]);
   std::printf("@threads %d\n", omp_get_max_threads());
+  std::printf("@kernels %s\n", nst::kernels::kernel_set_name(nst::kernels::active_kernel_set()));
   if (!o.dump.empty()) {
     mkdir(o.dump.c_str(), 0755);
     write_raw(o.dump + "/content.f32", s.content_x);

@@ -12,7 +12,11 @@ max_iter = iterations, one closure evaluation per iteration, as neural-style-pt 
 Both start from the content image, so the first iteration's loss is the loss at the same image.
 
 For each size and thread count, each implementation runs in its own process (peak RSS from
-wait4's rusage). Printed: per-iteration median times, the nst/PyTorch ratio, peak RSS of each,
+wait4's rusage). PyTorch runs at its best without the user's help: with the OpenMP build of
+OpenBLAS (Debian's libopenblas0-openmp, put first on LD_LIBRARY_PATH when installed) and
+OPENBLAS_CORETYPE matching the CPU (SkylakeX with AVX-512, Haswell with AVX2; an
+OPENBLAS_CORETYPE already set is kept). Printed first: the CPU model, the kernel set nst runs and
+the BLAS library PyTorch loaded. Printed: per-iteration median times, the nst/PyTorch ratio, peak RSS of each,
 and a check that both compute the same loss (first iteration, to ~1e-3 relative) and the same
 gradient at the content image.
 
@@ -158,14 +162,48 @@ def torch_child(args):
 
     opt.step(closure)
     print(f"@threads {torch.get_num_threads()}", flush=True)
+    blas = sorted({line.split()[-1] for line in open("/proc/self/maps") if "blas" in line and "/" in line})
+    print(f"@blas {','.join(os.path.basename(b) for b in blas) or 'none-found'} "
+          f"{os.path.dirname(blas[0]) if blas else '-'} coretype={os.environ.get('OPENBLAS_CORETYPE', 'auto')} "
+          f"mkldnn={int(torch.backends.mkldnn.is_enabled())}", flush=True)
     return 0
+
+
+def cpu_model_and_flags():
+    model, flags = "?", set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model == "?":
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return model, flags
+
+
+def torch_env():
+    """Environment that makes PyTorch's BLAS calls run at their best on this CPU."""
+    env = {}
+    openmp = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+    if os.path.isdir(openmp):
+        env["LD_LIBRARY_PATH"] = openmp + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
+    if "OPENBLAS_CORETYPE" not in os.environ:
+        _, flags = cpu_model_and_flags()
+        if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+            env["OPENBLAS_CORETYPE"] = "SkylakeX"
+        elif {"avx2", "fma"} <= flags:
+            env["OPENBLAS_CORETYPE"] = "Haswell"
+    return env
 
 
 # ------------------------------------------------------------------------------------------------
 # Parent: run both, compare
 
-def run_child(cmd, env_threads):
+def run_child(cmd, env_threads, extra_env=None):
     env = dict(os.environ)
+    env.update(extra_env or {})
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[k] = str(env_threads)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
@@ -254,7 +292,11 @@ def main():
     print(f"weights {args.weights}; content {args.content}; style {args.style}; resize {args.resize}; "
           f"{args.iters} L-BFGS iterations from the content image, median of the last {args.iters - args.warmup}\n")
 
+    model, _ = cpu_model_and_flags()
+    print(f"CPU: {model}; PyTorch environment: "
+          f"{' '.join(f'{k}={v}' for k, v in torch_env().items()) or '(as given)'}")
     timing, checks = [], []
+    info = {}
     ok = True
     with tempfile.TemporaryDirectory(prefix="nst-compare-") as tmp:
         for size in sizes:
@@ -277,7 +319,9 @@ def main():
                 if ti == 0:
                     tcmd += ["--grad-out", grad_torch]
                 print(f"[{size} px, {t} thread(s)] PyTorch ...", file=sys.stderr, flush=True)
-                pt_rows, pt_kv, pt_rss = run_child(tcmd, t)
+                pt_rows, pt_kv, pt_rss = run_child(tcmd, t, torch_env())
+                info["nst kernel set"] = nst_kv.get("kernels", ["?"])[0]
+                info["PyTorch BLAS"] = " ".join(pt_kv.get("blas", ["?"]))
                 n_med, n_min, n_max = per_iter(nst_rows, args.warmup)
                 p_med, p_min, p_max = per_iter(pt_rows, args.warmup)
                 timing.append((f"{cshape[3]}x{cshape[2]}", t, n_med, n_min, n_max, p_med, p_min, p_max,
@@ -291,6 +335,9 @@ def main():
                     first["grad_cos"] = float(g_n @ g_t / (np.linalg.norm(g_n) * np.linalg.norm(g_t)))
             checks.append((size, first))
 
+    for k, v in info.items():
+        print(f"{k}: {v}")
+    print()
     print("## Time per L-BFGS iteration (median, seconds; min..max in brackets)\n")
     print("| size | threads | nst | PyTorch | nst / PyTorch | nst peak RSS MB | PyTorch peak RSS MB | RSS ratio |")
     print("|---|---|---|---|---|---|---|---|")
