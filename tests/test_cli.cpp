@@ -229,6 +229,41 @@ TEST_CASE("parse_options: unknown layers, flags, pooling, output formats") {
                        doctest::Contains("--content"), UsageError);
 }
 
+TEST_CASE("parse_options: the style-transfer controls and their bad combinations are one-line errors") {
+  Options opt;
+  REQUIRE(parse_error({"--optimizer", "adam", "--learning-rate", "5", "--init", "style", "--original-colors",
+                       "--color-match", "chol", "--start-size", "128", "--scale-iterations", "50",
+                       "--normalize-gradients", "--style-mask", "m.png"},
+                      &opt) == "");
+  CHECK(opt.settings.optimizer == Optimizer::Adam);
+  CHECK(opt.settings.learning_rate == 5);
+  CHECK(opt.settings.init == InitMode::Style);
+  CHECK(opt.settings.original_colors);
+  CHECK(opt.settings.color_match == ColorMatch::Cholesky);
+  CHECK(opt.settings.start_size == 128);
+  CHECK(opt.settings.scale_iterations == 50);
+  CHECK(opt.settings.loss.normalize_gradients);
+  CHECK(opt.style_masks == std::vector<std::string>{"m.png"});
+  // Defaults come from StylizeSettings.
+  Options d;
+  REQUIRE(parse_error({}, &d) == "");
+  CHECK(d.settings.optimizer == StylizeSettings{}.optimizer);
+  CHECK(d.settings.color_match == ColorMatch::None);
+  CHECK(d.settings.init == InitMode::Random);
+  check_rejected({"--style-mask", "a.png", "--style-mask", "b.png"}, "--style-mask");  // 2 masks, 1 style
+  check_rejected({"--start-size", "600"}, "--start-size");                             // > --size 512
+  check_rejected({"--start-size", "8"}, "--start-size");                               // too small for relu5_1
+  check_rejected({"--scale-iterations", "10"}, "--scale-iterations");                  // without --start-size
+  check_rejected({"--start-size", "64", "--scale-iterations", "0"}, "--scale-iterations");
+  check_rejected({"--normalize-gradients", "--line-search"}, "--normalize-gradients");
+  check_rejected({"--learning-rate", "5"}, "--learning-rate");                         // with L-BFGS
+  check_rejected({"--optimizer", "adam", "--lbfgs-history", "5"}, "--lbfgs-history");
+  check_rejected({"--optimizer", "adam", "--line-search"}, "--line-search");
+  check_rejected({"--optimizer", "adam", "--learning-rate", "-1"}, "--learning-rate");
+  check_rejected({"--optimizer", "sgd"}, "--optimizer");
+  check_rejected({"--color-match", "lab"}, "--color-match");
+}
+
 TEST_CASE("parse_options: --style-blend needs one finite non-negative weight per style, not all zero") {
   check_rejected({"--style-blend", "1,2"}, "--style-blend");
   check_rejected({"--style-blend", "0"}, "--style-blend");

@@ -1,11 +1,13 @@
 #include "cli/loss_log.h"
 
+
 #include "nst/io/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,11 +19,18 @@ const std::string& loss_log_header() {
   return header;
 }
 
+const std::string& loss_log_header(bool multi_scale) {
+  static const std::string header = "iteration,total,content,style,tv,seconds,scale,size\n";
+  return multi_scale ? header : loss_log_header();
+}
+
 std::string loss_log_row(const StylizeProgress& p) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%d,%.9g,%.9g,%.9g,%.9g,%.3f\n", p.iteration, p.terms.total, p.terms.content,
+  std::snprintf(buf, sizeof buf, "%d,%.9g,%.9g,%.9g,%.9g,%.3f", p.iteration, p.terms.total, p.terms.content,
                 p.terms.style, p.terms.tv, p.seconds);
-  return buf;
+  std::string row = buf;
+  if (p.scales > 1) row += "," + std::to_string(p.scale) + "," + std::to_string(std::max(p.width, p.height));
+  return row + "\n";
 }
 
 LossLog::LossLog(const std::string& path, const std::string& initial, bool overwrite) : path_(path), text_(initial) {

@@ -15,7 +15,10 @@ namespace nst::cli {
 
 // "iteration,total,content,style,tv,seconds\n"
 const std::string& loss_log_header();
-// One row (a complete line): row i is the loss evaluated in iteration i.
+// With several scales (--start-size) two more columns: scale (1-based) and size (its longest side).
+const std::string& loss_log_header(bool multi_scale);
+// One row (a complete line): row i is the loss evaluated in iteration i (counted over all
+// scales); with several scales it ends with the scale's columns.
 std::string loss_log_row(const StylizeProgress& p);
 
 class LossLog {

@@ -62,9 +62,11 @@ int run(const Options& opt) {
   const auto started = std::chrono::steady_clock::now();  // --time-limit counts from here
   check_paths(opt);
   if (opt.threads > 0) omp_set_num_threads(opt.threads);
-  const int width = static_cast<int>(std::to_string(opt.settings.iterations).size());
+  const int scales = static_cast<int>(scale_sizes(opt.settings.start_size, opt.size).size());
+  const int total_iterations = opt.settings.iterations + (scales - 1) * opt.settings.scale_iterations;
+  const int width = static_cast<int>(std::to_string(total_iterations).size());
   if (opt.save_every > 0 && !opt.overwrite)
-    for (int i = opt.save_every; i <= opt.settings.iterations; i += opt.save_every)
+    for (int i = opt.save_every; i <= total_iterations; i += opt.save_every)
       if (access(numbered_path(opt.output, i, width).c_str(), F_OK) == 0)
         throw OutputPathError(numbered_path(opt.output, i, width) + ": exists; pass --overwrite to replace it");
 
@@ -77,6 +79,7 @@ int run(const Options& opt) {
   for (const std::string& s : opt.styles) styles.push_back(resize_longest_side(load_image(s, limits), style_side));
   StylizeSettings settings = opt.settings;
   if (settings.init == InitMode::Image) settings.init_image = load_image(opt.init, limits);
+  for (size_t i = 0; i < opt.style_masks.size(); ++i) settings.style_masks[i] = load_image(opt.style_masks[i], limits);
 
   // Refuse a run that would not fit before the weights are read or anything large allocated.
   int64_t style_h = 1, style_w = 1;
@@ -102,19 +105,23 @@ int run(const Options& opt) {
                            (opt.max_memory < 0 ? "the available memory, " : "--max-memory ") +
                            format_bytes(max_memory) + "; lower --size or --lbfgs-history" +
                            (opt.max_memory < 0 ? " or set --max-memory" : " or raise --max-memory"));
-  const Vgg19<float> net = load_vgg19(opt.weights);
+  // (VGG19's estimate: an upper bound for VGG16.) The network the weights hold, from the header
+  // alone, decides which layer names exist.
+  validate(settings, weights_network(opt.weights), static_cast<int64_t>(styles.size()), opt.size);
+  const Vgg<float> net = load_vgg(opt.weights);
 
   std::fprintf(stderr,
-               "nst: %s -> %s, %dx%d, %zu style image%s, %d iterations, %d threads, weights %s (%s), "
+               "nst: %s -> %s, %dx%d, %zu style image%s, %d iterations (%s), %d threads, weights %s (%s, %s), "
                "L-BFGS history %d, estimated peak memory %s\n",
                opt.content.c_str(), opt.output.c_str(), content.width, content.height, styles.size(),
-               styles.size() == 1 ? "" : "s", settings.iterations, omp_get_max_threads(), opt.weights.c_str(),
-               to_string(net.preprocess), settings.lbfgs_history, format_bytes(need.total()).c_str());
+               styles.size() == 1 ? "" : "s", total_iterations, to_string(settings.optimizer), omp_get_max_threads(),
+               opt.weights.c_str(), net.network->name.c_str(), to_string(net.preprocess), settings.lbfgs_history,
+               format_bytes(need.total()).c_str());
 
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) == 1, opt.print_every);
   // The loss log grows a row per iteration as the run goes (cli/loss_log.h).
   std::unique_ptr<LossLog> log;
-  if (!opt.loss_log.empty()) log = std::make_unique<LossLog>(opt.loss_log, loss_log_header(), opt.overwrite);
+  if (!opt.loss_log.empty()) log = std::make_unique<LossLog>(opt.loss_log, loss_log_header(scales > 1), opt.overwrite);
   bool time_up = false;
   StylizeCallbacks callbacks;
   callbacks.cancelled = [] { return g_stop_signal != 0; };
@@ -146,11 +153,14 @@ int run(const Options& opt) {
   save_image(result.image, opt.output, {opt.jpeg_quality, opt.overwrite});
   std::fprintf(stderr, "nst: wrote %s (loss %.4e: content %.4e, style %.4e, tv %.4e)\n", opt.output.c_str(),
                result.best.total, result.best.content, result.best.style, result.best.tv);
-  std::fprintf(stderr, "nst: L-BFGS made %d iterations, %d evaluations (%d history resets, %d pairs skipped)\n",
-               r.iterations, r.evaluations, r.resets, r.skipped_pairs);
+  if (settings.optimizer == Optimizer::Lbfgs)
+    std::fprintf(stderr, "nst: L-BFGS made %d iterations, %d evaluations (%d history resets, %d pairs skipped)\n",
+                 r.iterations, r.evaluations, r.resets, r.skipped_pairs);
+  else
+    std::fprintf(stderr, "nst: Adam made %d iterations, %d evaluations\n", r.iterations, r.evaluations);
   if (time_up && !g_stop_signal)
     std::fprintf(stderr, "nst: --time-limit %s reached: stopped after %d of %d iterations\n",
-                 format_duration(opt.time_limit).c_str(), r.iterations, settings.iterations);
+                 format_duration(opt.time_limit).c_str(), r.iterations, total_iterations);
   if (g_stop_signal) {
     std::fprintf(stderr, "nst: interrupted after %d iterations; wrote the best image so far to %s\n", r.iterations,
                  opt.output.c_str());

@@ -99,6 +99,13 @@ const std::map<std::string, std::string>& flag_of_field() {
       {"style_blend", "--style-blend"},
       {"iterations", "--iterations"},
       {"lbfgs_history", "--lbfgs-history"},
+      {"line_search", "--line-search"},
+      {"learning_rate", "--learning-rate"},
+      {"loss.normalize_gradients", "--normalize-gradients"},
+      {"init", "--init"},
+      {"start_size", "--start-size"},
+      {"scale_iterations", "--scale-iterations"},
+      {"style_masks", "--style-mask"},
   };
   return m;
 }
@@ -114,7 +121,8 @@ std::string describe(const SettingsError& e) {
 bool parse_options(const std::vector<std::string>& args, const char* env_weights, Options& opt, std::string& out) {
   CLI::App app{"nst: neural style transfer (Gatys, Ecker & Bethge 2015) on the CPU.\n"
                "Paints the content image in the style of the style image(s) by optimizing its pixels\n"
-               "with L-BFGS so that its VGG19 features match the content and its Gram matrices the style.",
+               "with L-BFGS (or Adam) so that its VGG19 (or VGG16) features match the content and its Gram\n"
+               "matrices the style. The network is the one the --weights file holds.",
                "nst"};
   app.set_version_flag("--version", std::string("nst 0.1.0, kernels: ") +
                                          kernels::kernel_set_name(kernels::active_kernel_set()));
@@ -126,6 +134,12 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   const std::map<std::string, Pooling> poolings{{"max", Pooling::Max}, {"avg", Pooling::Avg}};
   const std::map<std::string, HistoryPrecision> precisions{{"half", HistoryPrecision::Half},
                                                            {"float", HistoryPrecision::Float}};
+  const std::map<std::string, Optimizer> optimizers{{"lbfgs", Optimizer::Lbfgs}, {"adam", Optimizer::Adam}};
+  const std::map<std::string, ColorMatch> color_matches{{"none", ColorMatch::None},
+                                                        {"pca", ColorMatch::Pca},
+                                                        {"chol", ColorMatch::Cholesky},
+                                                        {"sym", ColorMatch::Symmetric}};
+  opt.init = to_string(settings.init);
 
   app.add_option("--content", opt.content, "Content image (PNG, JPEG or BMP)")->required();
   app.add_option("--style", opt.styles, "Style image; repeat for several")->required();
@@ -133,22 +147,48 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.add_option("--output", opt.output, "Output image: .png, or .jpg/.jpeg")->required();
   app.add_option("--size", opt.size, "Longest side of the output in pixels")->capture_default_str();
   app.add_option("--style-scale", opt.style_scale, "Style images' longest side as a multiple of --size")->capture_default_str();
-  app.add_option("--iterations", settings.iterations, "L-BFGS iterations")->capture_default_str();
+  app.add_option("--iterations", settings.iterations, "Optimizer iterations (with --start-size: at the final scale)")->capture_default_str();
   app.add_option("--content-weight", loss.content_weight, "Weight of the content loss")->capture_default_str();
   app.add_option("--style-weight", loss.style_weight, "Weight of the style loss")->capture_default_str();
   app.add_option("--tv-weight", loss.tv_weight, "Weight of the total-variation loss")->capture_default_str();
-  app.add_option("--content-layers", content_layers, "Comma-separated content layers")->capture_default_str();
+  app.add_option("--content-layers", content_layers, "Comma-separated content layers (VGG19: conv1_1..conv5_4, relu.., pool1..pool5; VGG16: ..5_3)")->capture_default_str();
   app.add_option("--style-layers", style_layers, "Comma-separated style layers")->capture_default_str();
   app.add_option("--style-layer-weights", style_layer_weights, "Comma-separated weight per style layer (default 1 each)");
-  app.add_option("--init", opt.init, "Initial image: random, content, or an image file")->capture_default_str();
+  app.add_option("--init", opt.init,
+                 "Initial image: random, content, style (the first style image), or an image file")
+      ->capture_default_str();
   app.add_option("--seed", settings.seed, "Seed of the random initial image")->capture_default_str()->check(CLI::NonNegativeNumber);
   add_choice(app, "--pooling", loss.pooling, poolings, "Pooling layers: max or avg");
-  app.add_flag("--line-search", settings.line_search, "Use a strong Wolfe line search (default: fixed step, as neural-style)");
-  app.add_option("--lbfgs-history", settings.lbfgs_history, "L-BFGS history size")->capture_default_str();
-  add_choice(app, "--lbfgs-precision", settings.lbfgs_precision, precisions,
-             "How L-BFGS stores its history: half (half the memory) or float");
+  add_choice(app, "--optimizer", settings.optimizer, optimizers, "Optimizer: lbfgs or adam (neural-style's two)");
+  auto* line_search = app.add_flag("--line-search", settings.line_search,
+                                   "L-BFGS: use a strong Wolfe line search (default: fixed step, as neural-style); "
+                                   "not with --normalize-gradients");
+  auto* lbfgs_history = app.add_option("--lbfgs-history", settings.lbfgs_history, "L-BFGS history size")->capture_default_str();
+  auto* lbfgs_precision = add_choice(app, "--lbfgs-precision", settings.lbfgs_precision, precisions,
+                                    "How L-BFGS stores its history: half (half the memory) or float");
+  auto* learning_rate = app.add_option("--learning-rate", settings.learning_rate,
+                                       "Adam's step size in 0..255 pixel units (neural-style's units)")
+                            ->capture_default_str();
+  app.add_flag("--normalize-gradients", loss.normalize_gradients,
+               "Divide each loss term's gradient by its L1 norm, times its weight (neural-style); "
+               "incompatible with --line-search");
+  app.add_flag("--original-colors", settings.original_colors,
+               "Keep the content's colours: the output's luminance with the content's chrominance (YUV)");
+  add_choice(app, "--color-match", settings.color_match, color_matches,
+             "Map each style image's colours onto the content's before optimizing (Gatys et al. 2017)");
+  app.add_option("--start-size", settings.start_size,
+                                    "Multi-scale: longest side of the first scale; sizes grow by sqrt(2) up to "
+                                    "--size (0: one scale)")
+                         ->capture_default_str();
+  auto* scale_iterations = app.add_option("--scale-iterations", settings.scale_iterations,
+                                          "Multi-scale: iterations at each scale below the final one (which runs "
+                                          "--iterations)")
+                               ->capture_default_str();
+  app.add_option("--style-mask", opt.style_masks,
+                 "Grayscale mask (white: where the style applies), one per --style in order");
   app.add_option("--threads", opt.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
-  app.add_option("--weights", weights, "VGG19 safetensors file (default: $NST_WEIGHTS, then weights/vgg19.safetensors)");
+  app.add_option("--weights", weights, "VGG19 or VGG16 safetensors file, told apart by its tensors or `model` metadata "
+                 "(default: $NST_WEIGHTS, then weights/vgg19.safetensors)");
   app.add_option("--print-every", opt.print_every, "Print progress every N iterations when not on a terminal (0: never)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -190,11 +230,20 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   loss.style_layers = style_layers.empty() ? std::vector<std::string>{} : split_list(style_layers);
   if (!style_layer_weights.empty()) loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
   if (!style_blend.empty()) settings.style_blend = parse_numbers("--style-blend", style_blend);
-  if (opt.init == "random") settings.init = InitMode::Random;
-  else if (opt.init == "content") settings.init = InitMode::Content;
-  else settings.init = InitMode::Image;
+  settings.init = InitMode::Image;
+  for (InitMode m : {InitMode::Random, InitMode::Content, InitMode::Style})
+    if (opt.init == to_string(m)) settings.init = m;
+  settings.style_masks.assign(opt.style_masks.size(), Image{});  // loaded by the front end later
+  // Flags that belong to the other optimizer, or to multi-scale, have no effect: refuse them.
+  if (settings.optimizer == Optimizer::Lbfgs && learning_rate->count())
+    throw UsageError("--learning-rate is an Adam option; add --optimizer adam (L-BFGS takes a fixed step)");
+  if (settings.optimizer == Optimizer::Adam)
+    for (const CLI::Option* o : {line_search, lbfgs_history, lbfgs_precision})
+      if (o->count()) throw UsageError(o->get_name() + " is an L-BFGS option; the optimizer is adam");
+  if (scale_iterations->count() && settings.start_size == 0)
+    throw UsageError("--scale-iterations needs --start-size (multi-scale)");
   try {
-    validate(settings, vgg19_network(), static_cast<int64_t>(opt.styles.size()));
+    validate(settings, vgg19_network(), static_cast<int64_t>(opt.styles.size()), opt.size);
   } catch (const SettingsError& e) {
     throw UsageError(describe(e));
   }
@@ -265,6 +314,7 @@ void check_output(const std::string& what, const std::string& path, bool overwri
 void check_paths(const Options& opt) {
   check_input("content image", opt.content);
   for (const std::string& s : opt.styles) check_input("style image", s);
+  for (const std::string& m : opt.style_masks) check_input("style mask", m);
   if (opt.settings.init == InitMode::Image) check_input("--init image", opt.init);
   if (access(opt.weights.c_str(), F_OK) != 0)
     throw InputError(opt.weights + ": weights file not found; hint: pass --weights FILE or set NST_WEIGHTS "
@@ -272,6 +322,7 @@ void check_paths(const Options& opt) {
   check_input("weights file", opt.weights);
   std::vector<std::string> inputs{opt.content, opt.weights};
   inputs.insert(inputs.end(), opt.styles.begin(), opt.styles.end());
+  inputs.insert(inputs.end(), opt.style_masks.begin(), opt.style_masks.end());
   if (opt.settings.init == InitMode::Image) inputs.push_back(opt.init);
   check_output("output", opt.output, opt.overwrite, inputs);
   if (!opt.loss_log.empty()) {

@@ -41,6 +41,7 @@ struct OutputPathError : std::runtime_error {
 struct Options {
   std::string content;
   std::vector<std::string> styles;
+  std::vector<std::string> style_masks;  // --style-mask, one per style
   std::string output;
   std::string weights;  // resolved: --weights, else $NST_WEIGHTS, else weights/vgg19.safetensors
   int size = 512;

@@ -1,5 +1,7 @@
 #include "cli/progress.h"
 
+
+#include <algorithm>
 #include <cmath>
 
 namespace nst::cli {
@@ -16,16 +18,19 @@ std::string format_duration(double seconds) {
 
 void ProgressReporter::update(const StylizeProgress& p) {
   const double per_it = p.iteration > 0 ? p.seconds / p.iteration : 0;
+  char scale[64] = "";
+  if (p.scales > 1)
+    std::snprintf(scale, sizeof scale, "scale %d/%d (%d px) ", p.scale, p.scales, std::max(p.width, p.height));
   if (live_) {
-    std::fprintf(out_, "\r\033[Kiteration %d/%d  loss %.4e  %.2f s/it  ETA %s", p.iteration, p.iterations,
+    std::fprintf(out_, "\r\033[K%siteration %d/%d  loss %.4e  %.2f s/it  ETA %s", scale, p.iteration, p.iterations,
                  p.terms.total, per_it, format_duration(per_it * (p.iterations - p.iteration)).c_str());
     std::fflush(out_);
     line_open_ = true;
     return;
   }
   if (every_ > 0 && (p.iteration % every_ == 0 || p.iteration == 1 || p.iteration == p.iterations)) {
-    std::fprintf(out_, "iteration %d/%d: total %.4e content %.4e style %.4e tv %.4e (%.2f s/it, ETA %s)\n",
-                 p.iteration, p.iterations, p.terms.total, p.terms.content, p.terms.style, p.terms.tv, per_it,
+    std::fprintf(out_, "%siteration %d/%d: total %.4e content %.4e style %.4e tv %.4e (%.2f s/it, ETA %s)\n",
+                 scale, p.iteration, p.iterations, p.terms.total, p.terms.content, p.terms.style, p.terms.tv, per_it,
                  format_duration(per_it * (p.iterations - p.iteration)).c_str());
     std::fflush(out_);
   }

@@ -32,6 +32,11 @@ Tensor<float> image_to_input(const Image& img, Preprocess p) {
   return x;
 }
 
+float pixels_per_input_unit(Preprocess p, int channel) {
+  const Convention cv = convention(p);
+  return cv.div[channel] / cv.mul;
+}
+
 Image input_to_image(const Tensor<float>& x, Preprocess p) {
   require_nchw(x.shape(), "input_to_image");
   if (x.dim(0) != 1 || x.dim(1) != 3)

@@ -5,6 +5,8 @@
 #include "nst/ops/elementwise.h"
 #include "nst/ops/pool.h"
 
+#include <algorithm>
+
 
 namespace nst {
 
@@ -77,9 +79,35 @@ std::map<std::string, Var<T>> Vgg<T>::forward(const Var<T>& x, const std::vector
   return out;
 }
 
+namespace {
+
+const Network& network_of(const WeightsFile& header, const std::string& path) {
+  const auto it = header.metadata.find("model");
+  if (it != header.metadata.end()) {
+    for (const Network* n : known_networks())
+      if (it->second == n->key) return *n;
+    throw WeightsError(path + ": unknown model \"" + it->second +
+                       "\" in __metadata__; hint: nst runs \"vgg19\" and \"vgg16\" (torchvision's features)");
+  }
+  const auto has = [&](const std::string& name) {
+    return std::find(header.names.begin(), header.names.end(), name) != header.names.end();
+  };
+  if (!has("features.34.weight") && has("features.28.weight") && !has("features.30.weight")) return vgg16_network();
+  return vgg19_network();
+}
+
+}  // namespace
+
+const Network& weights_network(const std::string& path) { return network_of(load_safetensors(path, {}), path); }
+
 Vgg<float> load_vgg(const std::string& path) {
-  const Network& network = vgg19_network();
-  WeightsFile file = load_safetensors(path, network.tensor_requests());
+  const Network& network = weights_network(path);
+  WeightsFile file;
+  try {
+    file = load_safetensors(path, network.tensor_requests());
+  } catch (const WeightsError& e) {
+    throw WeightsError(std::string(e.what()) + " (read as " + network.name + " weights)");
+  }
   Preprocess p = Preprocess::Torchvision;  // the meaning of a file without the key
   const auto it = file.metadata.find("preprocess");
   if (it != file.metadata.end()) {

@@ -3,6 +3,8 @@
 #include "nst/ops/elementwise.h"
 #include "nst/ops/gram.h"
 #include "nst/ops/losses.h"
+#include "nst/ops/masked_gram.h"
+#include "nst/ops/normalize_grad.h"
 #include "nst/style/settings.h"
 
 #include <cmath>
@@ -58,12 +60,19 @@ void validate_style_blend(const std::vector<double>& blend, int64_t style_count,
 
 template <class T>
 GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
-                        std::vector<double> blend, GatysConfig config)
+                        std::vector<double> blend, GatysConfig config, const std::vector<Tensor<T>>& style_masks)
     : net_(net), config_(std::move(config)), shape_(content.shape()) {
   validate(config_, *net.network);
   validate_style_blend(blend, static_cast<int64_t>(styles.size()), "style_blend");
   if (config_.style_layer_weights.empty()) config_.style_layer_weights.assign(config_.style_layers.size(), 1.0);
   if (!config_.style_layers.empty() && styles.empty()) throw SettingsError("style_layers", "style layers but no style image");
+  if (!style_masks.empty() && style_masks.size() != styles.size())
+    throw SettingsError("style_masks", std::to_string(style_masks.size()) + " masks for " +
+                                           std::to_string(styles.size()) + " style images");
+  for (const Tensor<T>& m : style_masks)
+    if (m.shape() != Shape{shape_[2], shape_[3]})
+      throw std::invalid_argument("GatysLoss: mask " + shape_str(m.shape()) + " is not the content's size " +
+                                  shape_str(shape_));
   if (blend.empty()) blend.assign(styles.size(), 1.0);
   double blend_sum = 0;
   for (double b : blend) blend_sum += b;
@@ -76,18 +85,34 @@ GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::
     auto feats = net_.forward(constant(content), config_.content_layers, config_.pooling);
     for (const auto& name : config_.content_layers) content_targets_.push_back(feats.at(name).value_ptr());
   }
-  std::vector<Tensor<T>> blended(config_.style_layers.size());
+  const size_t L = config_.style_layers.size();
+  style_terms_.resize(L);
+  std::vector<Tensor<T>> blended(L);
   for (size_t i = 0; i < styles.size(); ++i) {
     auto feats = net_.forward(constant(styles[i]), config_.style_layers, config_.pooling);
-    const T b = static_cast<T>(blend[i] / blend_sum);
-    for (size_t l = 0; l < config_.style_layers.size(); ++l) {
+    const double b = blend[i] / blend_sum;
+    for (size_t l = 0; l < L; ++l) {
       const Var<T> gm = gram(feats.at(config_.style_layers[l]));
+      if (!style_masks.empty()) {
+        // The mask followed down to this layer's resolution.
+        Tensor<T> m = style_masks[i];
+        for (int k = 0; k < net_.network->layer(config_.style_layers[l]).pool_level; ++k) m = pool_mask(m);
+        bool any = false;
+        for (int64_t k = 0; k < m.numel() && !any; ++k) any = m[k] > T(0);
+        if (any && b > 0)
+          style_terms_[l].push_back({gm.value_ptr(), std::make_shared<const Tensor<T>>(std::move(m)),
+                                     b * static_cast<double>(styles.size())});
+        continue;
+      }
       const Tensor<T>& g = gm.value();
       if (blended[l].empty()) blended[l] = Tensor<T>(g.shape());
-      for (int64_t k = 0; k < g.numel(); ++k) blended[l][k] += b * g[k];
+      for (int64_t k = 0; k < g.numel(); ++k) blended[l][k] += static_cast<T>(b) * g[k];
     }
   }
-  for (auto& t : blended) style_targets_.push_back(std::make_shared<const Tensor<T>>(std::move(t)));
+  if (style_masks.empty())
+    for (size_t l = 0; l < L; ++l)
+      if (!blended[l].empty())
+        style_terms_[l].push_back({std::make_shared<const Tensor<T>>(std::move(blended[l])), nullptr, 1.0});
 }
 
 template <class T>
@@ -95,17 +120,42 @@ LossTerms GatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const {
   require_same_shape(x.shape(), shape_, "GatysLoss::evaluate");
   if (grad) require_same_shape(grad->shape(), shape_, "GatysLoss::evaluate gradient");
   const Var<T> image = leaf(x, grad != nullptr);
-  std::vector<Var<T>> content, style;
+  const bool normalize = config_.normalize_gradients;
+  // Plain: each term weighted in the graph. Normalized: each term unweighted, its features'
+  // gradient normalized and weighted by normalize_grad; its weighted value added here.
+  std::vector<Var<T>> content, style, normalized;
+  double content_value = 0, style_value = 0;
   {
     auto feats = net_.forward(image, layers_, config_.pooling);
-    for (size_t l = 0; l < config_.content_layers.size(); ++l)
-      content.push_back(mse(feats.at(config_.content_layers[l]), content_targets_[l]));
-    for (size_t l = 0; l < config_.style_layers.size(); ++l)
-      style.push_back(scale(mse(gram(feats.at(config_.style_layers[l])), style_targets_[l]),
-                            static_cast<T>(config_.style_layer_weights[l])));
+    const double cw = config_.content_weight;
+    for (size_t l = 0; l < config_.content_layers.size(); ++l) {
+      const Var<T>& f = feats.at(config_.content_layers[l]);
+      if (!normalize) {
+        content.push_back(mse(f, content_targets_[l]));
+        continue;
+      }
+      normalized.push_back(mse(normalize_grad(f, static_cast<T>(cw)), content_targets_[l]));
+      content_value += cw * static_cast<double>(normalized.back().value()[0]);
+    }
+    for (size_t l = 0; l < config_.style_layers.size(); ++l) {
+      const Var<T>& f = feats.at(config_.style_layers[l]);
+      for (const StyleTerm& t : style_terms_[l]) {
+        const double w = config_.style_layer_weights[l] * t.weight;
+        const Var<T> in = normalize ? normalize_grad(f, static_cast<T>(config_.style_weight * w)) : f;
+        const Var<T> u = mse(t.mask ? masked_gram(in, t.mask) : gram(in), t.target);
+        if (!normalize) {
+          style.push_back(scale(u, static_cast<T>(w)));
+          continue;
+        }
+        normalized.push_back(u);
+        style_value += config_.style_weight * w * static_cast<double>(u.value()[0]);
+      }
+    }
   }  // feature maps no backward reads are freed here
-  std::vector<Var<T>> terms;
+  std::vector<Var<T>> terms = normalized;
   LossTerms out;
+  out.content = content_value;
+  out.style = style_value;
   if (!content.empty()) {
     terms.push_back(scale(sum(content), static_cast<T>(config_.content_weight)));
     out.content = static_cast<double>(terms.back().value()[0]);
@@ -117,7 +167,7 @@ LossTerms GatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const {
   terms.push_back(scale(total_variation(image), static_cast<T>(config_.tv_weight)));
   out.tv = static_cast<double>(terms.back().value()[0]);
   const Var<T> total = sum(terms);
-  out.total = static_cast<double>(total.value()[0]);
+  out.total = normalize ? out.content + out.style + out.tv : static_cast<double>(total.value()[0]);
   if (grad) {
     backward(total);
     const Tensor<T>& g = image.grad();

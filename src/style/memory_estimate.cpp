@@ -59,7 +59,9 @@ MemoryEstimate estimate_stylize_memory(int64_t content_h, int64_t content_w, int
   e.weights = 4 * (all_weights + content.winograd);
   e.activations = static_cast<int64_t>(kBytesPerActivation * static_cast<double>(std::max(content.activations, style.activations)));
   const double pair_bytes = settings.lbfgs_precision == HistoryPrecision::Half ? 2.0 : 4.0;
-  e.lbfgs = static_cast<int64_t>((2.0 * settings.lbfgs_history * pair_bytes + 10.0 * 4.0) * n);
+  // Adam keeps two moment vectors instead of the history.
+  const double history = settings.optimizer == Optimizer::Adam ? 2.0 * 4.0 : 2.0 * settings.lbfgs_history * pair_bytes;
+  e.lbfgs = static_cast<int64_t>((history + 10.0 * 4.0) * n);
   e.base = kBaseBytes;
   return e;
 }

@@ -1,6 +1,8 @@
 #include "nst/style/stylize.h"
 
 #include "nst/model/preprocess.h"
+#include "nst/optim/adam.h"
+#include "nst/style/color.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,84 +11,186 @@
 
 namespace nst {
 
+namespace {
+
+Image clamped(Image img) {
+  for (float& v : img.rgb) v = std::clamp(v, 0.0f, 255.0f);
+  return img;
+}
+
+// A grayscale mask image (any size) as an (H,W) tensor in 0..1 at width x height.
+Tensor<float> mask_tensor(const Image& mask, int width, int height) {
+  const Image m = resize_image(mask, width, height);
+  Tensor<float> t({height, width});
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const size_t k = static_cast<size_t>(3 * i);
+    t[i] = std::clamp((m.rgb[k] + m.rgb[k + 1] + m.rgb[k + 2]) / (3.0f * 255.0f), 0.0f, 1.0f);
+  }
+  return t;
+}
+
+int longest(const Image& img) { return std::max(img.width, img.height); }
+
+}  // namespace
+
+std::vector<int> scale_sizes(int start, int final_size) {
+  std::vector<int> sizes;
+  if (start > 0)
+    for (double s = start; std::lround(s) < final_size; s *= std::sqrt(2.0))
+      if (sizes.empty() || sizes.back() != std::lround(s)) sizes.push_back(static_cast<int>(std::lround(s)));
+  sizes.push_back(final_size);
+  return sizes;
+}
+
 int64_t min_side_for_layers(const std::vector<std::string>& layers, const Network& network) {
   return network.min_side(layers);
 }
 
 StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::vector<Image>& styles,
                       const StylizeSettings& settings, const StylizeCallbacks& callbacks) {
-  validate(settings, *net.network, static_cast<int64_t>(styles.size()));
-  LbfgsOptions opt;
-  opt.max_iterations = settings.iterations;
-  opt.history = settings.lbfgs_history;
-  opt.history_precision = settings.lbfgs_precision;
-  opt.line_search = settings.line_search;
-  opt.cancelled = callbacks.cancelled;
-  opt.validate();
+  const int final_side = longest(content);
+  validate(settings, *net.network, static_cast<int64_t>(styles.size()), final_side);
+  LbfgsOptions lbfgs;
+  lbfgs.history = settings.lbfgs_history;
+  lbfgs.history_precision = settings.lbfgs_precision;
+  lbfgs.line_search = settings.line_search;
+  lbfgs.cancelled = callbacks.cancelled;
+  lbfgs.validate();
+  AdamOptions adam;
+  adam.learning_rate = settings.learning_rate;
+  adam.cancelled = callbacks.cancelled;
+  adam.validate();
+
+  // Every scale's images, checked before any network work.
+  const std::vector<int> sizes = scale_sizes(settings.start_size, final_side);
   std::vector<std::string> layers = settings.loss.content_layers;
   layers.insert(layers.end(), settings.loss.style_layers.begin(), settings.loss.style_layers.end());
   const int64_t min_side = net.network->min_side(layers);
-  auto check_size = [&](const Image& img, const char* what) {
-    if (img.width < min_side || img.height < min_side)
-      throw std::invalid_argument(std::string(what) + " image is " + std::to_string(img.width) + "x" +
-                                  std::to_string(img.height) + "; the chosen layers need at least " +
-                                  std::to_string(min_side) + " pixels per side");
+  auto check_size = [&](int w, int h, const char* what, int scale) {
+    if (w < min_side || h < min_side)
+      throw std::invalid_argument(std::string(what) + " image is " + std::to_string(w) + "x" + std::to_string(h) +
+                                  (sizes.size() > 1 ? " at the scale " + std::to_string(scale) : std::string()) +
+                                  "; the chosen layers need at least " + std::to_string(min_side) +
+                                  " pixels per side");
   };
-  check_size(content, "content");
-  for (const Image& s : styles) check_size(s, "style");
+  auto scaled_side = [&](const Image& img, int s) {
+    return static_cast<int>(std::max<long>(1, std::lround(static_cast<double>(longest(img)) * s / final_side)));
+  };
+  auto scaled_dims = [&](const Image& img, int s) {  // resize_longest_side's rule
+    const int64_t side = scaled_side(img, s), m = longest(img);
+    return std::pair<int, int>(static_cast<int>(std::max<int64_t>(1, (img.width * side + m / 2) / m)),
+                               static_cast<int>(std::max<int64_t>(1, (img.height * side + m / 2) / m)));
+  };
+  for (int s : sizes) {
+    const auto [cw, ch] = scaled_dims(content, s);
+    check_size(cw, ch, "content", s);
+    for (const Image& st : styles) {
+      const auto [sw, sh] = scaled_dims(st, s);
+      check_size(sw, sh, "style", s);
+    }
+  }
+  if (settings.init == InitMode::Image && settings.init_image.rgb.empty())
+    throw std::invalid_argument("init is image but init_image is empty");
+  for (const Image& m : settings.style_masks)
+    if (m.rgb.empty()) throw std::invalid_argument("a style mask is empty");
+
+  std::vector<Image> matched;
+  for (const Image& st : styles) matched.push_back(match_colors(st, content, settings.color_match));
 
   const Preprocess pre = net.preprocess;
-  const Tensor<float> content_x = image_to_input(content, pre);
-  std::vector<Tensor<float>> style_x;
-  for (const Image& s : styles) style_x.push_back(image_to_input(s, pre));
-  const GatysLoss<float> loss(net, content_x, style_x, settings.style_blend, settings.loss);
-
-  Tensor<float> x0;
-  switch (settings.init) {
-    case InitMode::Random: {
-      x0 = Tensor<float>(content_x.shape());
-      std::mt19937_64 rng(settings.seed);
-      std::normal_distribution<float> normal(0.0f, 0.001f);
-      for (int64_t i = 0; i < x0.numel(); ++i) x0[i] = normal(rng);
-      break;
-    }
-    case InitMode::Content:
-      x0 = content_x;
-      break;
-    case InitMode::Image:
-      x0 = image_to_input(resize_image(settings.init_image, content.width, content.height), pre);
-      break;
-  }
-
-  const Shape shape = content_x.shape();
-  Eigen::VectorXf x = Eigen::Map<const Eigen::VectorXf>(x0.data(), x0.numel());
-  Tensor<float> xt(shape), gt(shape);
-  LossTerms last;
+  const int total_iterations = settings.scale_iterations * static_cast<int>(sizes.size() - 1) + settings.iterations;
   const auto start = std::chrono::steady_clock::now();
-  const Objective objective = [&](const Eigen::VectorXf& v, Eigen::VectorXf& g) {
-    std::copy(v.data(), v.data() + v.size(), xt.data());
-    gt.fill(0.0f);
-    last = loss.evaluate(xt, &gt);
-    std::copy(gt.data(), gt.data() + gt.numel(), g.data());
-    return last.total;
-  };
-  const auto on_iteration = [&](const LbfgsIteration& it) {
-    if (!callbacks.on_iteration) return true;
-    StylizeProgress p;
-    p.iteration = it.iteration;
-    p.iterations = settings.iterations;
-    p.terms = last;  // each iteration makes exactly one evaluation before this call without a line search
-    p.terms.total = it.loss;
-    p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return callbacks.on_iteration(p, [&] { return input_to_image(xt, pre); });
-  };
-
   StylizeResult result;
-  result.optimizer = lbfgs_minimize(objective, x, opt, on_iteration);
-  Tensor<float> best(shape);
-  std::copy(x.data(), x.data() + x.size(), best.data());
-  result.image = input_to_image(best, pre);
-  if (std::isfinite(result.optimizer.best_loss)) result.best = loss.evaluate(best, nullptr);
+  int done = 0, evaluations = 0;  // over finished scales
+  Image previous;                 // the previous scale's best image
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    const int s = sizes[k];
+    const bool last = k + 1 == sizes.size();
+    const Image content_s = last ? content : resize_longest_side(content, s);
+    const Tensor<float> content_x = image_to_input(content_s, pre);
+    std::vector<Tensor<float>> style_x, masks;
+    for (const Image& st : matched) style_x.push_back(image_to_input(last ? st : resize_longest_side(st, scaled_side(st, s)), pre));
+    for (const Image& m : settings.style_masks) masks.push_back(mask_tensor(m, content_s.width, content_s.height));
+    const GatysLoss<float> loss(net, content_x, style_x, settings.style_blend, settings.loss, masks);
+
+    Tensor<float> x0;
+    if (k > 0) {
+      x0 = image_to_input(clamped(resize_image(previous, content_s.width, content_s.height)), pre);
+    } else {
+      switch (settings.init) {
+        case InitMode::Random: {
+          x0 = Tensor<float>(content_x.shape());
+          std::mt19937_64 rng(settings.seed);
+          std::normal_distribution<float> normal(0.0f, 0.001f);
+          for (int64_t i = 0; i < x0.numel(); ++i) x0[i] = normal(rng);
+          break;
+        }
+        case InitMode::Content:
+          x0 = content_x;
+          break;
+        case InitMode::Style:
+          x0 = image_to_input(resize_image(matched[0], content_s.width, content_s.height), pre);
+          break;
+        case InitMode::Image:
+          x0 = image_to_input(resize_image(settings.init_image, content_s.width, content_s.height), pre);
+          break;
+      }
+    }
+
+    const Shape shape = content_x.shape();
+    Eigen::VectorXf x = Eigen::Map<const Eigen::VectorXf>(x0.data(), x0.numel());
+    Tensor<float> xt(shape), gt(shape);
+    LossTerms lastterms;
+    const Objective objective = [&](const Eigen::VectorXf& v, Eigen::VectorXf& g) {
+      std::copy(v.data(), v.data() + v.size(), xt.data());
+      gt.fill(0.0f);
+      lastterms = loss.evaluate(xt, &gt);
+      std::copy(gt.data(), gt.data() + gt.numel(), g.data());
+      return lastterms.total;
+    };
+    const auto on_iteration = [&](const LbfgsIteration& it) {
+      if (!callbacks.on_iteration) return true;
+      StylizeProgress p;
+      p.iteration = done + it.iteration;
+      p.iterations = total_iterations;
+      p.scale = static_cast<int>(k) + 1;
+      p.scales = static_cast<int>(sizes.size());
+      p.width = content_s.width;
+      p.height = content_s.height;
+      p.terms = lastterms;  // each iteration makes exactly one evaluation before this call without a line search
+      p.terms.total = it.loss;
+      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return callbacks.on_iteration(p, [&] { return input_to_image(xt, pre); });
+    };
+
+    const int iterations = last ? settings.iterations : settings.scale_iterations;
+    if (settings.optimizer == Optimizer::Adam) {
+      adam.max_iterations = iterations;
+      adam.scale.resize(x.size());
+      const int64_t plane = shape[2] * shape[3];
+      for (int c = 0; c < 3; ++c) adam.scale.segment(c * plane, plane).setConstant(pixels_per_input_unit(pre, c));
+      result.optimizer = adam_minimize(objective, x, adam, on_iteration);
+    } else {
+      lbfgs.max_iterations = iterations;
+      result.optimizer = lbfgs_minimize(objective, x, lbfgs, on_iteration);
+    }
+    done += result.optimizer.iterations;
+    evaluations += result.optimizer.evaluations;
+    if (!std::isfinite(result.optimizer.best_loss)) break;  // nothing finite at this scale
+    Tensor<float> best(shape);
+    std::copy(x.data(), x.data() + x.size(), best.data());
+    previous = input_to_image(best, pre);
+    result.best = loss.evaluate(best, nullptr);
+    // A stop by the user or a non-finite loss ends the ladder; a run that merely stopped making
+    // progress at a scale goes on to the next.
+    if (result.optimizer.stop == LbfgsStop::Cancelled || result.optimizer.stop == LbfgsStop::NonFinite) break;
+  }
+  result.optimizer.iterations = done;
+  result.optimizer.evaluations = evaluations;
+  if (previous.rgb.empty()) return result;
+  if (previous.width != content.width || previous.height != content.height)
+    previous = clamped(resize_image(previous, content.width, content.height));
+  result.image = settings.original_colors ? keep_original_colors(previous, content) : previous;
   return result;
 }
 

@@ -37,6 +37,7 @@ struct TensorRequest {
 struct WeightsFile {
   std::map<std::string, Tensor<float>> tensors;  // exactly the requested ones, as float32
   std::map<std::string, std::string> metadata;   // "__metadata__" (string -> string), empty if absent
+  std::vector<std::string> names;                // every tensor in the file, in header order
 };
 
 // Loads the requested tensors (dtype F32, F16 or BF16, converted to float32 by nst/half.h; shapes

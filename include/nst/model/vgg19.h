@@ -55,7 +55,13 @@ struct Vgg {
 template <class T>
 using Vgg19 = Vgg<T>;
 
-// Loads a VGG from a safetensors file (see ../shared/weights/README.md); throws WeightsError.
+// The network a safetensors file holds, from its header only: the `model` metadata key
+// ("vgg19" / "vgg16") if present, else its tensor names (features.34.weight: VGG19;
+// features.28.weight without features.30: VGG16); VGG19 when neither tells. Throws WeightsError.
+const Network& weights_network(const std::string& path);
+
+// Loads a VGG (the network weights_network() names) from a safetensors file (see
+// ../shared/weights/README.md); throws WeightsError naming the file and the network.
 Vgg<float> load_vgg(const std::string& path);
 inline Vgg<float> load_vgg19(const std::string& path) { return load_vgg(path); }
 

@@ -21,6 +21,10 @@ struct GatysConfig {
   double style_weight = 100;
   double tv_weight = 1e-3;
   Pooling pooling = Pooling::Max;
+  // neural-style's -normalize_gradients: in each content and style term's backward, the
+  // gradient w.r.t. that layer's features is divided by its L1 norm (+1e-8) and multiplied by
+  // the term's weight. The reported loss is unchanged. Incompatible with a line search.
+  bool normalize_gradients = false;
 };
 
 // Throws SettingsError (settings.h) naming `field_prefix` + the member for a configuration out of
@@ -43,8 +47,16 @@ class GatysLoss {
   // = equal), non-negative with a positive sum. All preprocessed. Computes the fixed targets
   // without recording a graph. Throws SettingsError (a std::invalid_argument) on a bad
   // configuration (the validate functions above).
+  //
+  // style_masks (spatial control, Gatys et al. 2017): empty, or one (H,W) mask per style at the
+  // content's size, values in [0,1]. Then each style i is matched on its own, in each style layer,
+  // by the masked Gram of the output (ops/masked_gram.h; the mask average-pooled to the layer's
+  // resolution) against style i's own Gram, with weight b_i·n (b the normalized blend, n the
+  // number of styles: equal blends give each region a single-style run's strength). Where masks
+  // overlap, every style covering a pixel pulls on it; a pixel no mask covers gets only the
+  // content and TV terms; a style whose mask is empty at a layer has no term there.
   GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
-            std::vector<double> blend, GatysConfig config);
+            std::vector<double> blend, GatysConfig config, const std::vector<Tensor<T>>& style_masks = {});
 
   // Loss at x (content's shape); adds ∇loss into *grad if grad is not null (grad: x's shape).
   LossTerms evaluate(const Tensor<T>& x, Tensor<T>* grad) const;
@@ -57,7 +69,12 @@ class GatysLoss {
   Shape shape_;
   std::vector<std::string> layers_;  // union of content and style layers
   std::vector<std::shared_ptr<const Tensor<T>>> content_targets_;  // per content layer
-  std::vector<std::shared_ptr<const Tensor<T>>> style_targets_;    // per style layer: blended Gram
+  struct StyleTerm {
+    std::shared_ptr<const Tensor<T>> target;  // Gram (C,C): blended, or one style's
+    std::shared_ptr<const Tensor<T>> mask;    // (H_l, W_l) at the layer's resolution; null: none
+    double weight;                            // multiplies style_weight · w_l
+  };
+  std::vector<std::vector<StyleTerm>> style_terms_;  // per style layer
 };
 
 }  // namespace nst

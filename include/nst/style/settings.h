@@ -16,20 +16,41 @@
 
 namespace nst {
 
-enum class InitMode { Random, Content, Image };
+enum class InitMode { Random, Content, Style, Image };
+enum class Optimizer { Lbfgs, Adam };
+// Colour histogram matching of the style images to the content (style/color.h).
+enum class ColorMatch { None, Pca, Cholesky, Symmetric };
 
 struct StylizeSettings {
-  GatysConfig loss;                 // layers, weights, pooling (gatys.h)
+  GatysConfig loss;                 // layers, weights, pooling, normalized gradients (gatys.h)
   std::vector<double> style_blend;  // one per style image; empty = equal
-  int iterations = 1000;
+  int iterations = 1000;            // of the optimizer; with several scales, at the final one
+  Optimizer optimizer = Optimizer::Lbfgs;
   int lbfgs_history = 100;
   // Half: the (s, y) pairs in binary16 with a scale, half the memory (optim/lbfgs.h).
   HistoryPrecision lbfgs_precision = HistoryPrecision::Half;
   bool line_search = false;
-  InitMode init = InitMode::Random;  // Random: N(0, 0.001²) in preprocessed units (neural-style)
+  // Adam's step in 0..255 pixel units whatever the weights' preprocessing (neural-style's 10).
+  double learning_rate = 10;
+  InitMode init = InitMode::Random;  // Random: N(0, 0.001²) in preprocessed units (neural-style);
+                                     // Style: the first style image resized to the content's size
   Image init_image;                  // InitMode::Image: resized to the content's size
   uint64_t seed = 0;
+  // Output keeps its luminance and takes the content's chrominance (YUV, neural-style).
+  bool original_colors = false;
+  ColorMatch color_match = ColorMatch::None;  // style colours mapped onto the content's first
+  // Multi-scale: the first scale's longest side (0: one scale, the content's size); sizes grow
+  // by √2 up to the content's longest side. scale_iterations: iterations at each scale but the last.
+  int start_size = 0;
+  int scale_iterations = 200;
+  // One grayscale mask per style image (white: where that style applies), or none. Resized to
+  // the content's size. An empty Image is a placeholder a front end fills in later.
+  std::vector<Image> style_masks;
 };
+
+const char* to_string(InitMode m);     // "random", "content", "style", "image"
+const char* to_string(Optimizer o);    // "lbfgs", "adam"
+const char* to_string(ColorMatch c);   // "none", "pca", "chol", "sym"
 
 // A setting out of its domain. field() is the member's path in StylizeSettings ("iterations",
 // "loss.content_weight", ...) so a front end can name its own flag; what() is one line,
@@ -45,9 +66,11 @@ class SettingsError : public std::invalid_argument {
   std::string field_, reason_;
 };
 
-// Throws SettingsError for the first setting out of its domain. `network`: the layers must be
-// its; `style_count`: the number of style images the run will get (-1: not known yet, the
-// checks that need it are skipped). Images (sizes, init_image) are checked by stylize().
-void validate(const StylizeSettings& settings, const Network& network = vgg19_network(), int64_t style_count = -1);
+// Throws SettingsError for the first setting out of its domain or combination that cannot work.
+// `network`: the layers must be its; `style_count`: the number of style images the run will
+// get; `long_side`: the content's (output's) longest side; -1: not known yet, the checks that
+// need it are skipped. Image contents (sizes, init_image) are checked by stylize().
+void validate(const StylizeSettings& settings, const Network& network = vgg19_network(), int64_t style_count = -1,
+              int64_t long_side = -1);
 
 }  // namespace nst

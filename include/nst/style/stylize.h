@@ -16,8 +16,11 @@
 namespace nst {
 
 struct StylizeProgress {
-  int iteration = 0;       // 1-based
-  int iterations = 0;      // planned
+  int iteration = 0;       // 1-based, counted over all scales
+  int iterations = 0;      // planned, over all scales
+  int scale = 1;           // 1-based index of the scale this iteration belongs to
+  int scales = 1;
+  int width = 0, height = 0;  // the image size at this scale
   LossTerms terms;         // the loss evaluated in this iteration (before its update)
   double seconds = 0;      // since the optimization started
 };
@@ -31,16 +34,30 @@ struct StylizeCallbacks {
 };
 
 struct StylizeResult {
-  Image image;        // the best finite image evaluated
+  Image image;        // the best finite image of the last scale run (at the content's size)
   LossTerms best;     // its loss
+  // The last scale's optimizer result, with iterations and evaluations summed over all scales.
   LbfgsResult optimizer;
 };
 
-// content and styles are RGB images at the sizes to use. Throws SettingsError (validate(), with
-// net's network and the style count) or std::invalid_argument (images too small for the
-// layers) before any network work.
+// content and styles are RGB images at the sizes to use (the final scale's). Throws
+// SettingsError (validate(), with net's network, the style count and the content's longest
+// side) or std::invalid_argument (images too small for the layers at some scale, a missing
+// init image or mask) before any network work.
+//
+// The run: styles colour-matched to the content (settings.color_match); then for each scale
+// (scale_sizes) the content and styles resized to it (styles keep their size relative to the
+// content), the loss targets recomputed, the optimizer started afresh (no memory carried over)
+// from the initial image (first scale) or the previous scale's best image upsampled (bicubic)
+// and clamped to 0..255; finally, with original_colors, the content's chrominance. A run
+// cancelled or stopped before the last scale returns its best image upsampled to the content's
+// size.
 StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::vector<Image>& styles,
                       const StylizeSettings& settings, const StylizeCallbacks& callbacks = {});
+
+// The multi-scale ladder: longest sides from start growing by √2 (rounded) while below final,
+// then final. start 0 (or >= final): {final}.
+std::vector<int> scale_sizes(int start, int final_size);
 
 // Smallest side the image must have for every requested layer to exist (2^pools before the
 // deepest layer): network.min_side(layers).

@@ -1,0 +1,90 @@
+#include "nst/optim/adam.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace nst {
+
+void AdamOptions::validate() const {
+  auto bad = [](const std::string& what) { throw std::invalid_argument("Adam: " + what); };
+  if (max_iterations < 1) bad("max_iterations must be >= 1, got " + std::to_string(max_iterations));
+  if (!std::isfinite(learning_rate) || !(learning_rate > 0)) bad("learning_rate must be finite and > 0");
+  if (!std::isfinite(epsilon) || !(epsilon > 0)) bad("epsilon must be finite and > 0");
+  if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) bad("beta1 and beta2 must be in [0, 1)");
+  if (scale.size() > 0 && (!scale.allFinite() || !(scale.minCoeff() > 0))) bad("scale must be finite and > 0");
+}
+
+LbfgsResult adam_minimize(const Objective& f, Eigen::VectorXf& x, const AdamOptions& opt,
+                          const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+  opt.validate();
+  const int64_t n = x.size();
+  if (n == 0) throw std::invalid_argument("Adam: x is empty");
+  if (opt.scale.size() != 0 && opt.scale.size() != n)
+    throw std::invalid_argument("Adam: scale has " + std::to_string(opt.scale.size()) + " entries for " +
+                                std::to_string(n) + " variables");
+  Eigen::VectorXf g(n), m = Eigen::VectorXf::Zero(n), v = Eigen::VectorXf::Zero(n), best = x;
+  LbfgsResult r{LbfgsStop::MaxIterations, 0, 0, std::numeric_limits<double>::quiet_NaN(), ""};
+  bool has_best = false;
+  // One evaluation at x; false when the run must stop (r.stop set).
+  auto evaluate = [&](double& loss) {
+    if (opt.cancelled && opt.cancelled()) {
+      r.stop = LbfgsStop::Cancelled;
+      return false;
+    }
+    g.setZero();
+    loss = f(x, g);
+    ++r.evaluations;
+    if (g.size() != n) throw std::invalid_argument("Adam: the objective resized the gradient");
+    if (!std::isfinite(loss) || !g.allFinite()) {
+      r.stop = LbfgsStop::NonFinite;
+      return false;
+    }
+    if (!has_best || loss < r.best_loss) {
+      best = x;
+      r.best_loss = loss;
+      has_best = true;
+    }
+    return true;
+  };
+  const double lr = opt.learning_rate, b1 = opt.beta1, b2 = opt.beta2, eps = opt.epsilon;
+  double b1k = 1, b2k = 1;
+  bool stopped = false;
+  for (int k = 1; k <= opt.max_iterations; ++k) {
+    double loss = 0;
+    if (!evaluate(loss)) {
+      stopped = true;
+      break;
+    }
+    r.iterations = k;
+    if (on_iteration && !on_iteration({k, loss, r.evaluations})) {
+      r.stop = LbfgsStop::Cancelled;
+      stopped = true;
+      break;
+    }
+    b1k *= b1;
+    b2k *= b2;
+    const float* s = opt.scale.size() ? opt.scale.data() : nullptr;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const double su = s ? s[i] : 1.0;
+      const double gi = g[i] / su;  // gradient w.r.t. u = x·scale
+      const double mi = b1 * m[i] + (1 - b1) * gi, vi = b2 * v[i] + (1 - b2) * gi * gi;
+      m[i] = static_cast<float>(mi);
+      v[i] = static_cast<float>(vi);
+      const double step = lr * (mi / (1 - b1k)) / (std::sqrt(vi / (1 - b2k)) + eps);
+      x[i] = static_cast<float>(x[i] - step / su);
+    }
+  }
+  if (!stopped) {
+    double loss = 0;
+    evaluate(loss);  // the final point; a failure here keeps the best point so far
+    if (r.stop == LbfgsStop::NonFinite || r.stop == LbfgsStop::Cancelled) r.stop = LbfgsStop::MaxIterations;
+  }
+  r.message = std::string(to_string(r.stop)) + " after " + std::to_string(r.iterations) + " Adam iterations";
+  if (has_best) x = best;
+  return r;
+}
+
+}  // namespace nst
