@@ -89,7 +89,7 @@ int run(const Options& opt) {
   const int64_t max_memory = opt.max_memory < 0 ? available_memory_bytes() : opt.max_memory;
   // A history that does not fit is shortened (unless --lbfgs-history was given): fewer pairs
   // cost some convergence, which beats refusing the run.
-  if (max_memory > 0 && need.total() > max_memory && !opt.lbfgs_history_given) {
+  if (max_memory > 0 && need.total() > max_memory && !opt.lbfgs_history_given && settings.optimizer == Optimizer::Lbfgs) {
     const int m = fit_lbfgs_history(content.height, content.width, style_h, style_w, settings, max_memory);
     if (m >= 1) {
       std::fprintf(stderr, "nst: the L-BFGS history of %d pairs does not fit in %s: keeping %d pairs "
