@@ -439,7 +439,7 @@ std::string missing_hint(const std::vector<Entry>& entries, const std::string& w
     if (e.name.size() > want.size() && e.name.compare(e.name.size() - want.size(), want.size(), want) == 0 &&
         e.name[e.name.size() - want.size() - 1] == '.')
       return "the file has " + shown(e.name) + "; save the state dict without the prefix";
-  return "is this a VGG19 or VGG16 file? names must follow torchvision's vgg19()/vgg16().features (features.N.weight/bias)";
+  return "is this a VGG19 file? names must follow torchvision's vgg19().features (features.N.weight/bias)";
 }
 
 }  // namespace
