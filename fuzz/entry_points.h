@@ -3,13 +3,14 @@
 // committed corpora and every saved crash through the same functions in the normal build.
 //
 // Each function returns normally for an input that is accepted or rejected with the documented
-// exception type (ImageError, WeightsError, UsageError). Anything else — a crash, a sanitizer
+// exception type (ImageError, WeightsError, CheckpointError, UsageError). Anything else — a crash, a sanitizer
 // report, or another exception escaping — is a bug the fuzzer reports.
 #pragma once
 
 #include "cli/options.h"
 #include "nst/io/image.h"
 #include "nst/io/safetensors.h"
+#include "nst/style/checkpoint.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -70,6 +71,34 @@ inline void load_safetensors_input(const uint8_t* data, size_t size) {
           throw std::logic_error("load_safetensors returned a non-finite value in " + name);
         }
   } catch (const WeightsError&) {
+  }
+  close(fd);
+}
+
+// load_checkpoint on the bytes, through a memfd as above: accepted (a state consistent with its
+// own sizes) or rejected with CheckpointError.
+inline void load_checkpoint_input(const uint8_t* data, size_t size) {
+  const int fd = memfd_create("nst-fuzz-checkpoint", MFD_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("memfd_create failed");
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = write(fd, data + done, size - done);
+    if (n <= 0) {
+      close(fd);
+      throw std::runtime_error("write to memfd failed");
+    }
+    done += static_cast<size_t>(n);
+  }
+  try {
+    const CheckpointFile c = load_checkpoint("/proc/self/fd/" + std::to_string(fd));
+    const LbfgsState& st = c.state.optimizer;
+    const bool half = st.precision == HistoryPrecision::Half;
+    if (st.g.size() != st.x.size() || st.x_best.size() != st.x.size() ||
+        (half ? st.half_s.size() : st.s.size()) != st.rho.size() || st.pairs() > st.history) {
+      close(fd);
+      throw std::logic_error("load_checkpoint returned an inconsistent state");
+    }
+  } catch (const CheckpointError&) {
   }
   close(fd);
 }

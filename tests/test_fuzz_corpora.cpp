@@ -89,6 +89,13 @@ TEST_CASE("a tiny PNG whose IDAT declares gigabytes is refused before stb alloca
   }
 }
 
+TEST_CASE("fuzz corpora and crashes replay cleanly: load_checkpoint") {
+  CHECK(replay("load_checkpoint", nst::fuzz::load_checkpoint_input) >= 3);
+  // The seeds mean something: the valid ones load.
+  for (const char* name : {"valid_float", "valid_half"})
+    CHECK(nst::load_checkpoint(kFuzz + "/corpus/load_checkpoint/" + name).state.optimizer.pairs() == 3);
+}
+
 TEST_CASE("fuzz corpora and crashes replay cleanly: load_safetensors") {
   CHECK(replay("load_safetensors", nst::fuzz::load_safetensors_input) >= 10);
   // The valid seed loads through the memfd path and holds what make_seeds.py wrote.

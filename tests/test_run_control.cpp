@@ -1,16 +1,19 @@
 // Controlling a long run of the nst command (needs the real weights and images in ../shared;
 // skips with a message where they are absent): the loss log as it goes, --time-limit, the
-// L-BFGS history fitted to --max-memory.
+// L-BFGS history fitted to --max-memory, checkpoint and resume.
 #include <doctest/doctest.h>
 
 #include "cli/options.h"
 #include "nst/io/image.h"
+#include "nst/style/checkpoint.h"
 #include "nst/style/memory_estimate.h"
 #include "support/safetensors_writer.h"
 #include "support/shared_data.h"
 #include "support/subprocess.h"
 
 #include <signal.h>
+
+#include <algorithm>
 
 #include <fstream>
 #include <iterator>
@@ -130,4 +133,124 @@ TEST_CASE("--max-memory: a history that does not fit is shortened and said so; a
   INFO(refused.err);
   CHECK(refused.code == cli::kExitOsErr);
   CHECK(refused.err.find("lower --size or --lbfgs-history") != std::string::npos);
+}
+
+namespace {
+
+// Rows of a loss log without the seconds column (the only column that depends on the clock).
+std::string without_seconds(const std::string& log) {
+  std::istringstream in(log);
+  std::string line, out;
+  while (std::getline(in, line)) out += line.substr(0, line.rfind(',')) + "\n";
+  return out;
+}
+
+struct Files {
+  std::string out, log, ckpt;
+};
+
+Files files(const TempDir& dir, const std::string& name) {
+  return {dir.path(name + ".png"), dir.path(name + ".csv"), dir.path(name + ".ckpt")};
+}
+
+std::vector<std::string> checkpointed(const Files& f, int iterations, const std::string& resume = "") {
+  std::vector<std::string> args = run_args(f.out, iterations);
+  args.insert(args.end(), {"--loss-log", f.log, "--checkpoint", f.ckpt, "--checkpoint-every", "2"});
+  if (!resume.empty()) args.insert(args.end(), {"--resume", resume, "--overwrite"});
+  return args;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint and resume: 5 then 10, or interrupted then resumed, equals 10 straight, to the byte") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  // The reference: 10 iterations without checkpoints, and with them (saving changes nothing).
+  const Files plain = files(dir, "plain"), straight = files(dir, "straight");
+  std::vector<std::string> args = run_args(plain.out, 10);
+  args.insert(args.end(), {"--loss-log", plain.log});
+  Exit e = run_child(args, 300);
+  REQUIRE(e.code == 0);
+  e = run_child(checkpointed(straight, 10), 300);
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  CHECK(read_all(straight.out) == read_all(plain.out));
+  CHECK(without_seconds(read_all(straight.log)) == without_seconds(read_all(plain.log)));
+  CHECK(check_log(read_all(straight.log)) == 10);
+
+  // 5 iterations, then resumed to 10.
+  const Files parts = files(dir, "parts");
+  e = run_child(checkpointed(parts, 5), 300);
+  REQUIRE(e.code == 0);
+  CHECK(check_log(read_all(parts.log)) == 5);
+  e = run_child(checkpointed(parts, 10, parts.ckpt), 300);
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  CHECK(e.err.find("resuming " + parts.ckpt + " at iteration 6") != std::string::npos);
+  CHECK(read_all(parts.out) == read_all(straight.out));
+  CHECK(without_seconds(read_all(parts.log)) == without_seconds(read_all(straight.log)));
+  // The finished run's checkpoint continues further, too: --iterations is not part of its identity.
+  CHECK(load_checkpoint(parts.ckpt).state.optimizer.iteration == 11);
+
+}
+
+TEST_CASE("checkpoint and resume: a run interrupted by SIGINT and resumed equals one never interrupted") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  const Files cut = files(dir, "cut");
+  {
+    Child c(checkpointed(cut, 100000));
+    REQUIRE(c.wait_for("iteration 2/", 300));
+    c.send(SIGINT);
+    const Exit stopped = c.finish(120);
+    INFO(stopped.err);
+    CHECK(stopped.code == cli::kExitSigInt);
+    CHECK(stopped.err.find("and the run's state to " + cut.ckpt) != std::string::npos);
+  }
+  const int at = load_checkpoint(cut.ckpt).state.optimizer.iteration;
+  CHECK(at >= 2);
+  const int total = at + 3;  // the reference: this many iterations in one go
+  const Files straight = files(dir, "straight");
+  Exit e = run_child(checkpointed(straight, total), 300);
+  REQUIRE(e.code == 0);
+  e = run_child(checkpointed(cut, total, cut.ckpt), 300);
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  CHECK(read_all(cut.out) == read_all(straight.out));
+  CHECK(without_seconds(read_all(cut.log)) == without_seconds(read_all(straight.log)));
+  CHECK(check_log(read_all(cut.log)) == total);
+}
+
+TEST_CASE("resume refuses another run's checkpoint naming what differs, and a damaged one") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  const Files f = files(dir, "a");
+  Exit e = run_child(checkpointed(f, 2), 300);
+  REQUIRE(e.code == 0);
+  const std::string out_before = read_all(f.out);
+
+  std::vector<std::string> args = checkpointed(f, 4, f.ckpt);
+  args.insert(args.end(), {"--content-weight", "6"});
+  e = run_child(args, 300);
+  INFO(e.err);
+  CHECK(e.code == cli::kExitUsage);
+  CHECK(e.err.find("content_weight: 6 here, 5 in the checkpoint") != std::string::npos);
+  args = checkpointed(f, 4, f.ckpt);
+  args[4] = kContent;  // the content image as the style
+  e = run_child(args, 300);
+  CHECK(e.code == cli::kExitUsage);
+  CHECK(e.err.find("style.0: ") != std::string::npos);
+  e = run_child(checkpointed(f, 1, f.ckpt), 300);  // already at iteration 3
+  CHECK(e.code == cli::kExitUsage);
+  CHECK(e.err.find("--iterations 3 or more") != std::string::npos);
+
+  const std::string bytes = read_all(f.ckpt);
+  const std::string damaged = dir.path("damaged.ckpt");
+  write_file(damaged, bytes.substr(0, bytes.size() - 10));
+  e = run_child(checkpointed(f, 4, damaged), 300);
+  INFO(e.err);
+  CHECK(e.code == cli::kExitDataErr);
+  CHECK(e.err.rfind("nst: " + damaged + ": ", 0) == 0);
+  CHECK(std::count(e.err.begin(), e.err.end(), '\n') == 1);
+  CHECK(read_all(f.out) == out_before);  // nothing written
 }

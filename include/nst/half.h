@@ -33,6 +33,12 @@ class HalfVector {
   void axpy(float a, float* q, int64_t begin, int64_t end) const;
   // out = decoded.
   void decode(float* out) const;
+  // The stored form (for checkpoints): binary16 bits and the power-of-two scale.
+  const std::vector<uint16_t>& bits() const { return bits_; }
+  float scale() const { return scale_; }
+  // Sets the stored form. Throws std::invalid_argument unless scale is a finite power of two > 0
+  // and every value is finite.
+  void set_stored(std::vector<uint16_t> bits, float scale);
 
  private:
   std::vector<uint16_t> bits_;

@@ -33,12 +33,12 @@ std::string loss_log_row(const StylizeProgress& p) {
   return row + "\n";
 }
 
-LossLog::LossLog(const std::string& path, const std::string& initial, bool overwrite) : path_(path), text_(initial) {
+LossLog::LossLog(const std::string& path, const std::string& initial, bool overwrite) : path_(path), size_(initial.size()) {
   write_file_atomically(path, std::vector<unsigned char>(initial.begin(), initial.end()), overwrite);
   fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
   if (fd_ < 0) throw OutputError(path + ": cannot reopen the loss log to append: " + std::strerror(errno));
   struct stat st {};
-  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) != text_.size()) {
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) != size_) {
     ::close(fd_);
     fd_ = -1;
     throw OutputError(path + ": the loss log changed while it was being created");
@@ -57,11 +57,11 @@ void LossLog::append(const std::string& row) {
   do n = ::write(fd_, row.data(), row.size());
   while (n < 0 && errno == EINTR);
   if (n == static_cast<ssize_t>(row.size())) {
-    text_ += row;
+    size_ += row.size();
     return;
   }
   const int err = n < 0 ? errno : ENOSPC;
-  if (::ftruncate(fd_, static_cast<off_t>(text_.size())) != 0) {
+  if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
     // Nothing more can be done; the row is cut short.
   }
   ::close(fd_);

@@ -32,13 +32,11 @@ class LossLog {
 
   // Appends one complete line. Throws OutputError, leaving the file at its previous rows.
   void append(const std::string& row);
-  // Everything written so far (what the file holds).
-  const std::string& text() const { return text_; }
 
  private:
   std::string path_;
   int fd_ = -1;
-  std::string text_;
+  size_t size_ = 0;  // bytes of complete rows in the file
 };
 
 }  // namespace nst::cli

@@ -1,4 +1,5 @@
 // nst: stylize an image from the command line. See README.md for the options.
+#include "cli/checkpointing.h"
 #include "cli/loss_log.h"
 #include "cli/options.h"
 #include "cli/progress.h"
@@ -80,6 +81,7 @@ int run(const Options& opt) {
   StylizeSettings settings = opt.settings;
   if (settings.init == InitMode::Image) settings.init_image = load_image(opt.init, limits);
   for (size_t i = 0; i < opt.style_masks.size(); ++i) settings.style_masks[i] = load_image(opt.style_masks[i], limits);
+  RunCheckpoints checkpoints(opt, settings, loss_log_header(scales > 1));  // reads --resume's checkpoint
 
   // Refuse a run that would not fit before the weights are read or anything large allocated.
   int64_t style_h = 1, style_w = 1;
@@ -89,7 +91,8 @@ int run(const Options& opt) {
   const int64_t max_memory = opt.max_memory < 0 ? available_memory_bytes() : opt.max_memory;
   // A history that does not fit is shortened (unless --lbfgs-history was given): fewer pairs
   // cost some convergence, which beats refusing the run.
-  if (max_memory > 0 && need.total() > max_memory && !opt.lbfgs_history_given && settings.optimizer == Optimizer::Lbfgs) {
+  if (max_memory > 0 && need.total() > max_memory && !opt.lbfgs_history_given && settings.optimizer == Optimizer::Lbfgs &&
+      !checkpoints.resuming()) {
     const int m = fit_lbfgs_history(content.height, content.width, style_h, style_w, settings, max_memory);
     if (m >= 1) {
       std::fprintf(stderr, "nst: the L-BFGS history of %d pairs does not fit in %s: keeping %d pairs "
@@ -118,14 +121,21 @@ int run(const Options& opt) {
                opt.weights.c_str(), net.network->name.c_str(), to_string(net.preprocess), settings.lbfgs_history,
                format_bytes(need.total()).c_str());
 
+  StylizeCallbacks callbacks;
+  checkpoints.start(settings, content, styles, net, callbacks);
+  if (checkpoints.resuming())
+    std::fprintf(stderr, "nst: resuming %s at iteration %d\n", opt.resume.c_str(), checkpoints.resumed_iteration());
+  if (!opt.checkpoint.empty())
+    std::fprintf(stderr, "nst: saving the run's state to %s every %d iterations, at the end and when interrupted\n",
+                 opt.checkpoint.c_str(), opt.checkpoint_every);
   ProgressReporter progress(stderr, isatty(STDERR_FILENO) == 1, opt.print_every);
   // The loss log grows a row per iteration as the run goes (cli/loss_log.h).
   std::unique_ptr<LossLog> log;
-  if (!opt.loss_log.empty()) log = std::make_unique<LossLog>(opt.loss_log, loss_log_header(scales > 1), opt.overwrite);
+  if (!opt.loss_log.empty()) log = std::make_unique<LossLog>(opt.loss_log, checkpoints.log_text(), opt.overwrite);
   bool time_up = false;
-  StylizeCallbacks callbacks;
   callbacks.cancelled = [] { return g_stop_signal != 0; };
   callbacks.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>& image) {
+    checkpoints.log_text() += loss_log_row(p);
     if (log) log->append(loss_log_row(p));  // before the progress line: a reader of both sees the row
     progress.update(p);
     if (opt.save_every > 0 && p.iteration % opt.save_every == 0)
@@ -162,8 +172,8 @@ int run(const Options& opt) {
     std::fprintf(stderr, "nst: --time-limit %s reached: stopped after %d of %d iterations\n",
                  format_duration(opt.time_limit).c_str(), r.iterations, total_iterations);
   if (g_stop_signal) {
-    std::fprintf(stderr, "nst: interrupted after %d iterations; wrote the best image so far to %s\n", r.iterations,
-                 opt.output.c_str());
+    std::fprintf(stderr, "nst: interrupted after %d iterations; wrote the best image so far to %s%s%s\n", r.iterations,
+                 opt.output.c_str(), opt.checkpoint.empty() ? "" : " and the run's state to ", opt.checkpoint.c_str());
     return g_stop_signal == SIGTERM ? kExitSigTerm : kExitSigInt;
   }
   return kExitOk;
@@ -199,6 +209,8 @@ int main(int argc, char** argv) {
   } catch (const ImageError& e) {
     return fail(kExitDataErr, e.what());
   } catch (const WeightsError& e) {
+    return fail(kExitDataErr, e.what());
+  } catch (const CheckpointError& e) {
     return fail(kExitDataErr, e.what());
   } catch (const MemoryLimitError& e) {
     return fail(kExitOsErr, e.what());

@@ -202,6 +202,12 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.add_option("--max-pixels", opt.max_pixels, "Largest input image pixel count accepted")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--checkpoint", opt.checkpoint,
+                 "Save the whole run's state to this file every --checkpoint-every iterations, at the end and "
+                 "on SIGINT/SIGTERM (safetensors)");
+  app.add_option("--checkpoint-every", opt.checkpoint_every, "Iterations between checkpoints")->capture_default_str();
+  app.add_option("--resume", opt.resume,
+                 "Continue the run saved in this checkpoint (same settings and inputs; --iterations may grow)");
   std::string time_limit;
   app.add_option("--time-limit", time_limit,
                  "Stop at the first iteration boundary after this much time (30m, 45s, 2h) and write the best image");
@@ -264,6 +270,9 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
               std::to_string(opt.max_side));
   if (!max_memory.empty()) opt.max_memory = parse_byte_size("--max-memory", max_memory);
   opt.lbfgs_history_given = app.count("--lbfgs-history") > 0;
+  require(opt.checkpoint_every >= 1, "--checkpoint-every must be >= 1, got " + std::to_string(opt.checkpoint_every));
+  require(app.count("--checkpoint") == 0 || !opt.checkpoint.empty(), "--checkpoint: empty file name");
+  require(app.count("--resume") == 0 || !opt.resume.empty(), "--resume: empty file name");
   if (app.count("--time-limit") > 0) opt.time_limit = parse_duration("--time-limit", time_limit);
 
   const std::string ext = lower_extension(opt.output);
@@ -325,6 +334,20 @@ void check_paths(const Options& opt) {
   inputs.insert(inputs.end(), opt.style_masks.begin(), opt.style_masks.end());
   if (opt.settings.init == InitMode::Image) inputs.push_back(opt.init);
   check_output("output", opt.output, opt.overwrite, inputs);
+  if (!opt.resume.empty()) {
+    check_input("checkpoint to resume", opt.resume);
+    for (const std::string& out : {opt.output, opt.loss_log})
+      if (!out.empty() && (out == opt.resume || same_file(out, opt.resume)))
+        throw OutputPathError(out + ": is the checkpoint to resume; choose another name");
+  }
+  if (!opt.checkpoint.empty()) {
+    // Replacing the checkpoint a run resumes from is what resuming with the same --checkpoint means.
+    const bool own = !opt.resume.empty() && (opt.resume == opt.checkpoint || same_file(opt.resume, opt.checkpoint));
+    check_output("checkpoint", opt.checkpoint, opt.overwrite || own, inputs);
+    if (opt.checkpoint == opt.output || same_file(opt.checkpoint, opt.output) ||
+        (!opt.loss_log.empty() && (opt.checkpoint == opt.loss_log || same_file(opt.checkpoint, opt.loss_log))))
+      throw OutputPathError(opt.checkpoint + ": the checkpoint must be a file of its own");
+  }
   if (!opt.loss_log.empty()) {
     check_output("loss log", opt.loss_log, opt.overwrite, inputs);
     if (opt.loss_log == opt.output || same_file(opt.loss_log, opt.output))

@@ -53,4 +53,14 @@ void HalfVector::decode(float* out) const {
   for (int64_t i = 0; i < n; ++i) out[i] = f16_to_float(bits_[static_cast<size_t>(i)]) * scale_;
 }
 
+void HalfVector::set_stored(std::vector<uint16_t> bits, float scale) {
+  int e = 0;
+  if (!(std::isfinite(scale) && scale > 0 && std::frexp(scale, &e) == 0.5f))
+    throw std::invalid_argument("HalfVector: the scale is not a power of two");
+  for (size_t i = 0; i < bits.size(); ++i)
+    if ((bits[i] & 0x7c00) == 0x7c00) throw std::invalid_argument("HalfVector: value " + std::to_string(i) + " is not finite");
+  bits_ = std::move(bits);
+  scale_ = scale;
+}
+
 }  // namespace nst

@@ -92,6 +92,12 @@ namespace detail {
 
 void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes,
                            bool overwrite, const WriteFn& writer) {
+  write_file_atomically(
+      path, overwrite, [&](const ByteSink& put) { put(bytes.data(), bytes.size()); }, writer);
+}
+
+void write_file_atomically(const std::string& path, bool overwrite,
+                           const std::function<void(const ByteSink& put)>& produce, const WriteFn& writer) {
   if (path.empty()) fail("(empty path)", "no output file name given");
   if (path.back() == '/') fail(path, "names a directory, not a file");
 
@@ -136,20 +142,22 @@ void write_file_atomically(const std::string& path, const std::vector<unsigned c
     fail(path, "cannot set permissions of '" + tmp.name() + "': " + errno_text(errno));
 
   // Write everything: retry on EINTR, continue after short writes.
-  const unsigned char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    errno = 0;
-    const ssize_t n = writer(fd, p, left);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail(path, "write failed: " + errno_text(errno));
+  produce([&](const void* data, size_t size) {
+    const unsigned char* p = static_cast<const unsigned char*>(data);
+    size_t left = size;
+    while (left > 0) {
+      errno = 0;
+      const ssize_t n = writer(fd, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail(path, "write failed: " + errno_text(errno));
+      }
+      if (n == 0) fail(path, "write failed: no progress (disk full?)");
+      if (static_cast<size_t>(n) > left) fail(path, "write failed: writer reported too many bytes");
+      p += n;
+      left -= static_cast<size_t>(n);
     }
-    if (n == 0) fail(path, "write failed: no progress (disk full?)");
-    if (static_cast<size_t>(n) > left) fail(path, "write failed: writer reported too many bytes");
-    p += n;
-    left -= static_cast<size_t>(n);
-  }
+  });
   if (::fsync(fd) != 0) fail(path, "fsync failed: " + errno_text(errno));
   if (const int err = tmp.close()) fail(path, "close failed: " + errno_text(err));
 
@@ -178,6 +186,14 @@ void write_file_atomically(const std::string& path, const std::vector<unsigned c
 void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes,
                            bool overwrite) {
   detail::write_file_atomically(path, bytes, overwrite,
+                                [](int fd, const void* buf, size_t count) {
+                                  return ::write(fd, buf, count);
+                                });
+}
+
+void write_file_atomically(const std::string& path, bool overwrite,
+                           const std::function<void(const ByteSink& put)>& produce) {
+  detail::write_file_atomically(path, overwrite, produce,
                                 [](int fd, const void* buf, size_t count) {
                                   return ::write(fd, buf, count);
                                 });

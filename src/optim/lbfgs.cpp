@@ -1,11 +1,14 @@
 // L-BFGS minimizer; see include/nst/optim/lbfgs.h for the algorithm and the contract.
 #include "nst/optim/lbfgs.h"
 
+#include "nst/optim/lbfgs_state.h"
+
 #include "nst/half.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -72,7 +75,9 @@ double cubic_minimizer(double t1, double f1, double g1, double t2, double f2, do
 
 // Ring buffer of the newest m pairs (s, y) with ρ = 1 / sᵀy, stored in float or in half
 // precision (HalfVector). Slots are allocated as pairs arrive, so a large m on a short run costs
-// only the pairs actually stored.
+// only the pairs actually stored. A stored pair never changes; each is held by a shared_ptr so
+// that a state (optim/lbfgs_state.h) can share it without a copy, and a slot's memory is reused
+// for the next pair only when no state holds it.
 class PairHistory {
  public:
   PairHistory(int m, bool half) : m_(m), half_(half) {}
@@ -102,21 +107,22 @@ class PairHistory {
         hs_.emplace_back();
         hy_.emplace_back();
       }
-      std::swap(hs_[static_cast<size_t>(slot)], spare_s_);
-      std::swap(hy_[static_cast<size_t>(slot)], spare_y_);
-    } else if (slot == static_cast<int>(s_.size())) {
-      s_.push_back(s);
-      y_.push_back(y);
+      store(hs_[static_cast<size_t>(slot)], spare_s_);
+      store(hy_[static_cast<size_t>(slot)], spare_y_);
     } else {
-      s_[static_cast<size_t>(slot)].swap(s);
-      y_[static_cast<size_t>(slot)].swap(y);
+      if (slot == static_cast<int>(s_.size())) {
+        s_.emplace_back();
+        y_.emplace_back();
+      }
+      store(s_[static_cast<size_t>(slot)], s);
+      store(y_[static_cast<size_t>(slot)], y);
     }
     if (slot == static_cast<int>(rho_.size())) {
       rho_.push_back(0);
       alpha_.push_back(0);
     }
     rho_[static_cast<size_t>(slot)] = 1.0 / sy;
-    const Vec& y_kept = half_ ? y : y_[static_cast<size_t>(slot)];  // float pairs were swapped in
+    const Vec& y_kept = half_ ? y : *y_[static_cast<size_t>(slot)];  // float pairs were swapped in
     gamma_ = sy / dot(y_kept, y_kept);
     return true;
   }
@@ -159,7 +165,56 @@ class PairHistory {
     }
   }
 
+  // The pairs, oldest first, shared into `st`, with ρ and γ.
+  void export_to(LbfgsState& st) const {
+    for (int j = 0; j < count_; ++j) {
+      const size_t i = index(j);
+      if (half_) {
+        st.half_s.push_back(hs_[i]);
+        st.half_y.push_back(hy_[i]);
+      } else {
+        st.s.push_back(s_[i]);
+        st.y.push_back(y_[i]);
+      }
+      st.rho.push_back(rho_[i]);
+    }
+    st.gamma = gamma_;
+  }
+  // The pairs of `st` (checked by the caller), shared, as slots 0.. in order.
+  void restore(const LbfgsState& st) {
+    clear();
+    s_.clear(), y_.clear(), hs_.clear(), hy_.clear(), rho_.clear(), alpha_.clear();
+    for (int j = 0; j < st.pairs(); ++j) {
+      const size_t i = static_cast<size_t>(j);
+      // Shared with st, which outlives the minimization: such a slot is never reused in place
+      // (store() sees it shared), so nothing st holds is ever written.
+      if (half_) {
+        hs_.push_back(std::const_pointer_cast<HalfVector>(st.half_s[i]));
+        hy_.push_back(std::const_pointer_cast<HalfVector>(st.half_y[i]));
+      } else {
+        s_.push_back(std::const_pointer_cast<Vec>(st.s[i]));
+        y_.push_back(std::const_pointer_cast<Vec>(st.y[i]));
+      }
+      rho_.push_back(st.rho[i]);
+      alpha_.push_back(0);
+    }
+    count_ = st.pairs();
+    start_ = 0;
+    gamma_ = st.gamma;
+  }
+
  private:
+  // Moves `v` into `slot`: swapped with the slot's old vector when nothing else holds it (no
+  // allocation; `v` gets the old contents), else into a new one (`v` is left empty).
+  template <class V>
+  static void store(std::shared_ptr<V>& slot, V& v) {
+    if (slot && slot.use_count() == 1) {
+      std::swap(*slot, v);
+    } else {
+      slot = std::make_shared<V>();
+      std::swap(*slot, v);
+    }
+  }
   size_t index(int j) const { return static_cast<size_t>((start_ + j) % m_); }  // j = 0: oldest
   int next_slot() {
     if (count_ < m_) return count_++;  // start_ is 0 until the buffer is full
@@ -168,18 +223,18 @@ class PairHistory {
     return slot;
   }
   // Pair vector i (from the float store v or the half store h) dotted with q over [b, e).
-  double dot_range(const std::vector<Vec>& v, const std::vector<HalfVector>& h, size_t i, const float* q,
-                   int64_t b, int64_t e) const {
-    if (half_) return h[i].dot(q, b, e);
+  double dot_range(const std::vector<std::shared_ptr<Vec>>& v, const std::vector<std::shared_ptr<HalfVector>>& h,
+                   size_t i, const float* q, int64_t b, int64_t e) const {
+    if (half_) return h[i]->dot(q, b, e);
     const Eigen::Map<const Vec> qm(q + b, e - b);
-    return v[i].segment(b, e - b).cast<double>().dot(qm.cast<double>());
+    return v[i]->segment(b, e - b).cast<double>().dot(qm.cast<double>());
   }
   // q += a * pair vector i over [b, e).
-  void axpy_range(const std::vector<Vec>& v, const std::vector<HalfVector>& h, size_t i, float a, float* q,
-                  int64_t b, int64_t e) const {
-    if (half_) return h[i].axpy(a, q, b, e);
+  void axpy_range(const std::vector<std::shared_ptr<Vec>>& v, const std::vector<std::shared_ptr<HalfVector>>& h,
+                  size_t i, float a, float* q, int64_t b, int64_t e) const {
+    if (half_) return h[i]->axpy(a, q, b, e);
     Eigen::Map<Vec> qm(q + b, e - b);
-    qm += a * v[i].segment(b, e - b);
+    qm += a * v[i]->segment(b, e - b);
   }
 
   int m_;
@@ -187,8 +242,8 @@ class PairHistory {
   int start_ = 0;  // slot of the oldest pair
   int count_ = 0;
   double gamma_ = 1.0;  // sᵀy / yᵀy of the newest pair
-  std::vector<Vec> s_, y_;
-  std::vector<HalfVector> hs_, hy_;
+  std::vector<std::shared_ptr<Vec>> s_, y_;
+  std::vector<std::shared_ptr<HalfVector>> hs_, hy_;
   HalfVector spare_s_, spare_y_;  // the offered pair, rounded; swapped into a slot when kept
   std::vector<double> rho_, alpha_;
 };
@@ -215,6 +270,7 @@ class Minimizer {
 
   LbfgsResult run();
   bool has_best() const { return has_best_; }
+  void set_checkpointing(const LbfgsCheckpointing* ck) { ck_ = ck; }
   const Vec& best_x() const { return x_best_; }
 
  private:
@@ -224,7 +280,9 @@ class Minimizer {
   Eval evaluate(const Vec& x, Vec& g, double& loss);
   Search line_search(double t, double gtd0);
   Search probe(double t, double& loss, double& gtd);
-  LbfgsResult finish(LbfgsStop stop, std::string message) const;
+  LbfgsResult finish(LbfgsStop stop, std::string message);
+  void restore(const LbfgsState& st);
+  LbfgsState state(int iteration, bool reported, int evaluations, int same_loss) const;
   std::string eval_failure(Eval e) const;
 
   const Objective& f_;
@@ -247,6 +305,10 @@ class Minimizer {
   int evaluations_ = 0;
   int resets_ = 0;
   int skipped_ = 0;
+  // Checkpointing (optim/lbfgs_state.h): the hooks, and the counters as of the latest report.
+  const LbfgsCheckpointing* ck_ = nullptr;
+  int report_evaluations_ = 0;
+  int report_same_loss_ = 0;
 };
 
 Minimizer::Eval Minimizer::evaluate(const Vec& x, Vec& g, double& loss) {
@@ -276,7 +338,11 @@ std::string Minimizer::eval_failure(Eval e) const {
          (has_best_ ? "; returning the best finite point" : "; no finite point, x unchanged");
 }
 
-LbfgsResult Minimizer::finish(LbfgsStop stop, std::string message) const {
+LbfgsResult Minimizer::finish(LbfgsStop stop, std::string message) {
+  // A cancelled run stopped after reporting iteration iterations_ without changing x_, g_ or
+  // the history since: that report's state continues it.
+  if (stop == LbfgsStop::Cancelled && ck_ && ck_->final_state && iterations_ >= 1)
+    *ck_->final_state = state(iterations_, true, report_evaluations_, report_same_loss_);
   LbfgsResult r;
   r.stop = stop;
   r.iterations = iterations_;
@@ -289,18 +355,85 @@ LbfgsResult Minimizer::finish(LbfgsStop stop, std::string message) const {
   return r;
 }
 
-LbfgsResult Minimizer::run() {
-  // Iteration 1's evaluation, at the initial point.
-  Eval e = evaluate(x_, g_, loss_);
-  if (e == Eval::Cancelled) return finish(LbfgsStop::Cancelled, eval_failure(e));
-  if (e == Eval::NonFinite) return finish(LbfgsStop::NonFinite, eval_failure(e));
+LbfgsState Minimizer::state(int iteration, bool reported, int evaluations, int same_loss) const {
+  LbfgsState st;
+  st.precision = opt_.history_precision;
+  st.history = opt_.history;
+  st.iteration = iteration;
+  st.reported = reported;
+  st.evaluations = evaluations;
+  st.resets = resets_;
+  st.skipped_pairs = skipped_;
+  st.same_loss = same_loss;
+  st.x = x_;
+  st.g = g_;
+  st.loss = loss_;
+  st.x_best = has_best_ ? x_best_ : x_;
+  st.best_loss = best_loss_;
+  st.has_best = has_best_;
+  history_.export_to(st);
+  return st;
+}
 
-  int same_loss = 0;
-  for (int k = 1;; ++k) {
+void Minimizer::restore(const LbfgsState& st) {
+  auto bad = [](const std::string& what) { throw std::invalid_argument("lbfgs_minimize: resume state: " + what); };
+  if (st.precision != opt_.history_precision) bad("history precision differs from the options'");
+  if (st.history != opt_.history)
+    bad("history " + std::to_string(st.history) + " differs from the options' " + std::to_string(opt_.history));
+  if (st.iteration < 1 || st.evaluations < 1 || st.resets < 0 || st.skipped_pairs < 0 || st.same_loss < 0)
+    bad("negative or zero counters");
+  if (st.x.size() != n_ || st.g.size() != n_ || st.x_best.size() != n_) bad("vector sizes differ from x's");
+  const bool half = st.precision == HistoryPrecision::Half;
+  const size_t pairs = st.rho.size();
+  if (pairs > static_cast<size_t>(st.history)) bad("more pairs than the history holds");
+  if ((half ? st.half_s.size() : st.s.size()) != pairs || (half ? st.half_y.size() : st.y.size()) != pairs ||
+      (half ? st.s.size() : st.half_s.size()) != 0 || (half ? st.y.size() : st.half_y.size()) != 0)
+    bad("pair counts are inconsistent");
+  for (size_t i = 0; i < pairs; ++i) {
+    const bool sized = half ? st.half_s[i] && st.half_y[i] && st.half_s[i]->size() == n_ && st.half_y[i]->size() == n_
+                            : st.s[i] && st.y[i] && st.s[i]->size() == n_ && st.y[i]->size() == n_;
+    if (!sized) bad("pair " + std::to_string(i) + " has the wrong size");
+    if (!(std::isfinite(st.rho[i]) && st.rho[i] > 0)) bad("pair " + std::to_string(i) + " has a bad rho");
+  }
+  if (!std::isfinite(st.loss) || !(std::isfinite(st.gamma) && st.gamma > 0)) bad("non-finite loss or gamma");
+  x_ = st.x;
+  g_ = st.g;
+  loss_ = st.loss;
+  x_best_ = st.x_best;
+  best_loss_ = st.has_best ? st.best_loss : std::numeric_limits<double>::quiet_NaN();
+  has_best_ = st.has_best;
+  evaluations_ = st.evaluations;
+  resets_ = st.resets;
+  skipped_ = st.skipped_pairs;
+  iterations_ = st.iteration;
+  history_.restore(st);
+}
+
+LbfgsResult Minimizer::run() {
+  int first = 1, same_loss = 0;
+  bool skip_report = false;
+  Eval e = Eval::Ok;
+  if (ck_ && ck_->resume) {  // continue a saved state (optim/lbfgs_state.h)
+    restore(*ck_->resume);
+    first = ck_->resume->iteration;
+    skip_report = ck_->resume->reported;
+    same_loss = ck_->resume->same_loss;
+  } else {
+    // Iteration 1's evaluation, at the initial point.
+    e = evaluate(x_, g_, loss_);
+    if (e == Eval::Cancelled) return finish(LbfgsStop::Cancelled, eval_failure(e));
+    if (e == Eval::NonFinite) return finish(LbfgsStop::NonFinite, eval_failure(e));
+  }
+
+  for (int k = first;; ++k) {
     iterations_ = k;
-    if (on_iteration_ && !on_iteration_(LbfgsIteration{k, loss_, evaluations_}))
+    report_evaluations_ = evaluations_;
+    report_same_loss_ = same_loss;
+    if (!(skip_report && k == first) && on_iteration_ && !on_iteration_(LbfgsIteration{k, loss_, evaluations_}))
       return finish(LbfgsStop::Cancelled, "on_iteration returned false at iteration " +
                                               std::to_string(k));
+    if (ck_ && ck_->save && ck_->due && ck_->due(k))
+      ck_->save(state(k, true, report_evaluations_, report_same_loss_));
     if (opt_.tolerance_grad > 0 && max_abs(g_) <= opt_.tolerance_grad)
       return finish(LbfgsStop::ToleranceGrad, "max|g| = " + fmt(max_abs(g_)) +
                                                   " <= tolerance_grad at iteration " +
@@ -373,9 +506,16 @@ LbfgsResult Minimizer::run() {
       return finish(LbfgsStop::NoProgress, "the loss stayed bit-identical for " +
                                                std::to_string(kSameLossLimit) +
                                                " iterations up to iteration " + std::to_string(k));
-    if (k == opt_.max_iterations)
+    if (k == opt_.max_iterations) {
+      if (ck_ && ck_->final_state) {  // the state that continues this run past max_iterations
+        const int skipped = skipped_;
+        if (!history_.offer(s_, y_)) ++skipped_;
+        *ck_->final_state = state(k + 1, false, evaluations_, same_loss);
+        skipped_ = skipped;
+      }
       return finish(LbfgsStop::MaxIterations,
                     "reached max_iterations = " + std::to_string(opt_.max_iterations));
+    }
 
     // Curvature pair; skipped unless sᵀy is safely positive (keeps H positive definite).
     if (!history_.offer(s_, y_)) ++skipped_;
@@ -523,10 +663,18 @@ void LbfgsOptions::validate() const {
 
 LbfgsResult lbfgs_minimize(const Objective& f, Eigen::VectorXf& x, const LbfgsOptions& opt,
                            const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+  return lbfgs_minimize(f, x, opt, on_iteration, LbfgsCheckpointing{});
+}
+
+LbfgsResult lbfgs_minimize(const Objective& f, Eigen::VectorXf& x, const LbfgsOptions& opt,
+                           const std::function<bool(const LbfgsIteration&)>& on_iteration,
+                           const LbfgsCheckpointing& checkpointing) {
   opt.validate();
   if (!f) throw std::invalid_argument("lbfgs_minimize: the objective is empty");
   if (x.size() == 0) throw std::invalid_argument("lbfgs_minimize: x is empty");
+  if (checkpointing.final_state) *checkpointing.final_state = LbfgsState{};
   Minimizer m(f, x, opt, on_iteration);
+  m.set_checkpointing(&checkpointing);
   LbfgsResult r = m.run();
   if (m.has_best()) x = m.best_x();
   return r;

@@ -100,6 +100,15 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   const Preprocess pre = net.preprocess;
   const int total_iterations = settings.scale_iterations * static_cast<int>(sizes.size() - 1) + settings.iterations;
   const auto start = std::chrono::steady_clock::now();
+  // Checkpointing (style/stylize_state.h): L-BFGS at one scale only.
+  const StylizeCheckpointing& ck = callbacks.checkpointing;
+  if ((ck.resume || ck.save) && (sizes.size() > 1 || settings.optimizer != Optimizer::Lbfgs))
+    throw std::invalid_argument("checkpointing needs L-BFGS at a single scale");
+  double seconds_before = 0;
+  if (ck.resume) seconds_before = ck.resume->seconds;
+  const auto seconds = [&] {
+    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
   StylizeResult result;
   int done = 0, evaluations = 0;  // over finished scales
   Image previous;                 // the previous scale's best image
@@ -141,6 +150,28 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     Eigen::VectorXf x = Eigen::Map<const Eigen::VectorXf>(x0.data(), x0.numel());
     Tensor<float> xt(shape), gt(shape);
     LossTerms lastterms;
+    if (ck.resume) {  // a resumed run starts from the saved state
+      if (ck.resume->optimizer.x.size() != x.size())
+        throw std::invalid_argument("resume: the saved state has " + std::to_string(ck.resume->optimizer.x.size()) +
+                                    " variables, this run " + std::to_string(x.size()));
+      lastterms = ck.resume->last;
+      x = ck.resume->optimizer.x;
+    }
+    const auto checkpoint = [&](const LbfgsState& st) {
+      StylizeCheckpoint c;
+      c.optimizer = st;
+      c.last = lastterms;
+      c.seconds = seconds();
+      ck.save(c);
+    };
+    LbfgsCheckpointing lck;
+    LbfgsState final_state;
+    lck.resume = ck.resume ? &ck.resume->optimizer : nullptr;
+    if (ck.save) {
+      lck.due = ck.due;
+      lck.save = checkpoint;
+      lck.final_state = &final_state;
+    }
     const Objective objective = [&](const Eigen::VectorXf& v, Eigen::VectorXf& g) {
       std::copy(v.data(), v.data() + v.size(), xt.data());
       gt.fill(0.0f);
@@ -159,7 +190,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
       p.height = content_s.height;
       p.terms = lastterms;  // each iteration makes exactly one evaluation before this call without a line search
       p.terms.total = it.loss;
-      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      p.seconds = seconds();
       return callbacks.on_iteration(p, [&] { return input_to_image(xt, pre); });
     };
 
@@ -172,7 +203,8 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
       result.optimizer = adam_minimize(objective, x, adam, on_iteration);
     } else {
       lbfgs.max_iterations = iterations;
-      result.optimizer = lbfgs_minimize(objective, x, lbfgs, on_iteration);
+      result.optimizer = lbfgs_minimize(objective, x, lbfgs, on_iteration, lck);
+      if (final_state.iteration > 0) checkpoint(final_state);
     }
     done += result.optimizer.iterations;
     evaluations += result.optimizer.evaluations;

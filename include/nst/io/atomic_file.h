@@ -32,6 +32,15 @@ struct OutputExistsError : OutputError {
 void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes,
                            bool overwrite);
 
+// Receives the file's bytes in pieces (see below).
+using ByteSink = std::function<void(const void* data, size_t size)>;
+
+// The same, with the content produced in pieces: `produce` calls `put` as often as it likes,
+// so a large file (a checkpoint) needs no copy in memory. An exception from `produce` removes
+// the temporary file and propagates.
+void write_file_atomically(const std::string& path, bool overwrite,
+                           const std::function<void(const ByteSink& put)>& produce);
+
 namespace detail {
 // Signature of ::write(fd, buf, count). Returns bytes written or -1 with errno set.
 using WriteFn = std::function<ssize_t(int fd, const void* buf, size_t count)>;
@@ -40,6 +49,8 @@ using WriteFn = std::function<ssize_t(int fd, const void* buf, size_t count)>;
 // (e.g. one that fails with ENOSPC after some bytes).
 void write_file_atomically(const std::string& path, const std::vector<unsigned char>& bytes,
                            bool overwrite, const WriteFn& writer);
+void write_file_atomically(const std::string& path, bool overwrite,
+                           const std::function<void(const ByteSink& put)>& produce, const WriteFn& writer);
 }  // namespace detail
 
 }  // namespace nst

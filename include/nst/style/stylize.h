@@ -8,6 +8,7 @@
 #include "nst/optim/lbfgs.h"
 #include "nst/style/gatys.h"
 #include "nst/style/settings.h"
+#include "nst/style/stylize_state.h"
 
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,8 @@ struct StylizeCallbacks {
   std::function<bool(const StylizeProgress&, const std::function<Image()>& image)> on_iteration;
   // Checked before every evaluation; true stops the run (the best image so far is returned).
   std::function<bool()> cancelled;
+  // Saving and resuming the run's state (style/stylize_state.h); off by default.
+  StylizeCheckpointing checkpointing;
 };
 
 struct StylizeResult {

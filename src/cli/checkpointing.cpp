@@ -1,0 +1,40 @@
+#include "cli/checkpointing.h"
+
+namespace nst::cli {
+
+RunCheckpoints::RunCheckpoints(const Options& opt, StylizeSettings& settings, const std::string& log_header)
+    : opt_(opt), log_text_(log_header) {
+  if (opt.resume.empty()) return;
+  resumed_ = std::make_unique<CheckpointFile>(load_checkpoint(opt.resume));
+  if (!opt.lbfgs_history_given) settings.lbfgs_history = resumed_->state.optimizer.history;
+  log_text_ = resumed_->loss_log;
+}
+
+void RunCheckpoints::start(const StylizeSettings& settings, const Image& content, const std::vector<Image>& styles,
+                           const Vgg<float>& net, StylizeCallbacks& callbacks) {
+  if (!resumed_ && opt_.checkpoint.empty()) return;
+  if (settings.optimizer != Optimizer::Lbfgs || scale_sizes(settings.start_size, opt_.size).size() > 1)
+    throw UsageError(std::string(resumed_ ? "--resume" : "--checkpoint") +
+                     ": checkpoints are made with L-BFGS at one scale (not with --optimizer adam or --start-size)");
+  identity_ = describe_run(settings, content, styles, net);
+  if (resumed_) {
+    const std::string diff = identity_difference(identity_, resumed_->identity);
+    if (!diff.empty())
+      throw UsageError(opt_.resume + ": the checkpoint is of a different run (" + diff +
+                       "); resume with the same settings and inputs");
+    const int at = resumed_->state.optimizer.iteration;
+    if (at > settings.iterations)
+      throw UsageError(opt_.resume + ": the checkpoint is at iteration " + std::to_string(at) + "; pass --iterations " +
+                       std::to_string(at) + " or more to continue it");
+    callbacks.checkpointing.resume = &resumed_->state;
+  }
+  if (opt_.checkpoint.empty()) return;
+  const int every = opt_.checkpoint_every;
+  callbacks.checkpointing.due = [every](int iteration) { return iteration % every == 0; };
+  callbacks.checkpointing.save = [this](const StylizeCheckpoint& state) {
+    // check_paths allowed the first write; later ones replace our own file.
+    save_checkpoint(opt_.checkpoint, state, identity_, log_text_, true);
+  };
+}
+
+}  // namespace nst::cli

@@ -1,0 +1,153 @@
+// The checkpoint file (style/checkpoint.h): a state written and read back is the same to the
+// bit, float and half history; truncated, damaged or foreign files are a CheckpointError, never
+// a crash or a wrong state; identity_difference names the first differing key.
+#include "nst/style/checkpoint.h"
+
+#include "nst/io/atomic_file.h"
+#include "support/safetensors_writer.h"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+
+using namespace nst;
+using nst::testing::TempDir;
+using Vec = Eigen::VectorXf;
+
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// The state of a short L-BFGS run on a bowl in n variables (7 pairs in a history of 4 + a
+// cancelled run's state), so every field holds something.
+StylizeCheckpoint make_state(HistoryPrecision precision, int n = 97) {
+  const Vec w = Vec::LinSpaced(n, 1.0f, 30.0f);
+  auto f = [&](const Vec& x, Vec& g) {
+    g = w.cwiseProduct(x - Vec::Ones(n));
+    return 0.5 * (x - Vec::Ones(n)).cast<double>().dot(g.cast<double>());
+  };
+  Vec x = Vec::LinSpaced(n, -3.0f, 2.0f);
+  LbfgsOptions o;
+  o.max_iterations = 7;
+  o.history = 4;
+  o.history_precision = precision;
+  o.learning_rate = 0.5;
+  LbfgsCheckpointing ck;
+  StylizeCheckpoint c;
+  ck.final_state = &c.optimizer;
+  lbfgs_minimize(f, x, o, {}, ck);
+  REQUIRE(c.optimizer.pairs() == 4);
+  c.last = LossTerms{10.5, 1.25, 9, 0.25};
+  c.seconds = 12.375;
+  return c;
+}
+
+bool same(const Vec& a, const Vec& b) { return a.size() == b.size() && (a.array() == b.array()).all(); }
+
+void check_equal(const LbfgsState& a, const LbfgsState& b) {
+  CHECK(a.precision == b.precision);
+  CHECK(a.history == b.history);
+  CHECK(a.iteration == b.iteration);
+  CHECK(a.reported == b.reported);
+  CHECK(a.evaluations == b.evaluations);
+  CHECK(a.resets == b.resets);
+  CHECK(a.skipped_pairs == b.skipped_pairs);
+  CHECK(a.same_loss == b.same_loss);
+  CHECK(same(a.x, b.x));
+  CHECK(same(a.g, b.g));
+  CHECK(same(a.x_best, b.x_best));
+  CHECK(a.loss == b.loss);
+  CHECK(a.best_loss == b.best_loss);
+  CHECK(a.has_best == b.has_best);
+  CHECK(a.rho == b.rho);
+  CHECK(a.gamma == b.gamma);
+  REQUIRE(a.pairs() == b.pairs());
+  for (size_t i = 0; i < static_cast<size_t>(a.pairs()); ++i) {
+    if (a.precision == HistoryPrecision::Half) {
+      CHECK(a.half_s[i]->bits() == b.half_s[i]->bits());
+      CHECK(a.half_y[i]->bits() == b.half_y[i]->bits());
+      CHECK(a.half_s[i]->scale() == b.half_s[i]->scale());
+      CHECK(a.half_y[i]->scale() == b.half_y[i]->scale());
+    } else {
+      CHECK(same(*a.s[i], *b.s[i]));
+      CHECK(same(*a.y[i], *b.y[i]));
+    }
+  }
+}
+
+const std::map<std::string, std::string> kIdentity{{"content", "64x48 0123"}, {"content_weight", "5"}};
+const std::string kLog = "iteration,total\n1,5\n2,\"4\"\n";
+
+}  // namespace
+
+TEST_CASE("written and read back: the same state, identity and log, float and half history") {
+  TempDir dir;
+  for (const HistoryPrecision p : {HistoryPrecision::Float, HistoryPrecision::Half}) {
+    const StylizeCheckpoint c = make_state(p);
+    const std::string path = dir.path(p == HistoryPrecision::Half ? "half.ckpt" : "float.ckpt");
+    save_checkpoint(path, c, kIdentity, kLog, false);
+    const CheckpointFile back = load_checkpoint(path);
+    check_equal(c.optimizer, back.state.optimizer);
+    CHECK(back.state.last.total == c.last.total);
+    CHECK(back.state.last.tv == c.last.tv);
+    CHECK(back.state.seconds == c.seconds);
+    CHECK(back.identity == kIdentity);
+    CHECK(back.loss_log == kLog);
+    CHECK_THROWS_AS(save_checkpoint(path, c, kIdentity, kLog, false), OutputError);  // exists
+    save_checkpoint(path, c, kIdentity, kLog, true);
+  }
+}
+
+TEST_CASE("truncated, damaged and foreign files are a CheckpointError naming the file") {
+  TempDir dir;
+  const std::string path = dir.path("c.ckpt");
+  save_checkpoint(path, make_state(HistoryPrecision::Half), kIdentity, kLog, false);
+  const std::string bytes = read_all(path);
+  const std::string bad = dir.path("bad.ckpt");
+  int errors = 0;
+  for (size_t len : {size_t{0}, size_t{7}, size_t{8}, size_t{100}, bytes.size() / 2, bytes.size() - 1}) {
+    nst::testing::write_file(bad, bytes.substr(0, len));
+    CHECK_THROWS_WITH_AS(load_checkpoint(bad), doctest::Contains(bad.c_str()), CheckpointError);
+    ++errors;
+  }
+  // One flipped bit anywhere: an error (the header's checks, or the data's checksum); never a
+  // different state. Every 7th byte, both in the header and in the data.
+  for (size_t i = 0; i < bytes.size(); i += 7) {
+    std::string damaged = bytes;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x10);
+    nst::testing::write_file(bad, damaged);
+    bool threw = false;
+    try {
+      const CheckpointFile c = load_checkpoint(bad);
+      // A flip that leaves an equivalent document (e.g. header padding): must read as the original.
+      check_equal(c.state.optimizer, load_checkpoint(path).state.optimizer);
+      CHECK(c.identity == kIdentity);
+    } catch (const CheckpointError&) {
+      threw = true;
+    }
+    errors += threw;
+  }
+  CHECK(errors > static_cast<int>(bytes.size() / 7) * 9 / 10);
+  // A safetensors file that is not a checkpoint.
+  nst::testing::write_file(bad, nst::testing::safetensors_bytes({}, {{"preprocess", "caffe"}}));
+  CHECK_THROWS_WITH_AS(load_checkpoint(bad), doctest::Contains("not an nst checkpoint"), CheckpointError);
+}
+
+TEST_CASE("identity_difference names the first key that differs or is missing") {
+  std::map<std::string, std::string> a{{"a", "1"}, {"b", "2"}, {"c", "3"}};
+  CHECK(identity_difference(a, a).empty());
+  auto b = a;
+  b["b"] = "5";
+  CHECK(identity_difference(a, b) == "b: 2 here, 5 in the checkpoint");
+  b = a;
+  b.erase("a");
+  CHECK(identity_difference(a, b) == "a: 1 here, absent in the checkpoint");
+  b = a;
+  b["d"] = "4";
+  CHECK(identity_difference(a, b) == "d: absent here, 4 in the checkpoint");
+}
