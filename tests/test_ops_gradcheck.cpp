@@ -146,6 +146,13 @@ TEST_CASE("mse gradient against a constant target") {
                              {random_tensor<double>({1, 3, 4, 5}, rng)}));
 }
 
+TEST_CASE("dot_constant gradient") {
+  std::mt19937_64 rng(21);
+  auto c = std::make_shared<const Tensor<double>>(random_tensor<double>({1, 2, 3, 5}, rng));
+  require_ok(check_gradients([&](const auto& v) { return dot_constant(v[0], c); },
+                             {random_tensor<double>({1, 2, 3, 5}, rng)}));
+}
+
 TEST_CASE("total variation gradient") {
   std::mt19937_64 rng(14);
   for (const Shape& s : {Shape{1, 3, 5, 6}, Shape{2, 1, 1, 4}, Shape{1, 2, 4, 1}}) {

@@ -57,6 +57,23 @@ Var<T> mse(const Var<T>& x, std::shared_ptr<const Tensor<T>> target) {
 }
 
 template <class T>
+Var<T> dot_constant(const Var<T>& x, std::shared_ptr<const Tensor<T>> c) {
+  if (!c) throw std::invalid_argument("dot_constant: no constant");
+  require_same_shape(x.shape(), c->shape(), "dot_constant");
+  const int64_t n = x.value().numel();
+  const T* a = x.value().data();
+  const T* b = c->data();
+  const double total = chunked_sum(n, [&](int64_t i) { return static_cast<double>(a[i]) * static_cast<double>(b[i]); });
+  return make_result<T>(scalar<T>(total), {x.node()}, [c, n](const Tensor<T>& g, Node<T>& self) {
+    T* dx = self.inputs[0]->grad_buffer().data();
+    const T k = g[0];
+    const T* b2 = c->data();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) dx[i] += k * b2[i];
+  });
+}
+
+template <class T>
 Var<T> total_variation(const Var<T>& x) {
   require_nchw(x.shape(), "total_variation");
   const int64_t H = x.shape()[2], W = x.shape()[3];
@@ -104,6 +121,8 @@ Var<T> total_variation(const Var<T>& x) {
 
 template Var<float> mse<float>(const Var<float>&, std::shared_ptr<const Tensor<float>>);
 template Var<double> mse<double>(const Var<double>&, std::shared_ptr<const Tensor<double>>);
+template Var<float> dot_constant<float>(const Var<float>&, std::shared_ptr<const Tensor<float>>);
+template Var<double> dot_constant<double>(const Var<double>&, std::shared_ptr<const Tensor<double>>);
 template Var<float> total_variation<float>(const Var<float>&);
 template Var<double> total_variation<double>(const Var<double>&);
 

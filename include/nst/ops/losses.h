@@ -17,4 +17,9 @@ Var<T> mse(const Var<T>& x, std::shared_ptr<const Tensor<T>> target);
 template <class T>
 Var<T> total_variation(const Var<T>& x);
 
+// Σ x ⊙ c over all elements: the inner product with a constant of x's shape. Its gradient is c:
+// the way to backpropagate a known gradient c of x as a scalar loss (style/tiled_loss.h).
+template <class T>
+Var<T> dot_constant(const Var<T>& x, std::shared_ptr<const Tensor<T>> c);
+
 }  // namespace nst
