@@ -8,6 +8,7 @@
 #pragma once
 
 #include "cli/options.h"
+#include "nst/io/exif.h"
 #include "nst/io/image.h"
 #include "nst/io/safetensors.h"
 #include "nst/style/checkpoint.h"
@@ -37,8 +38,18 @@ inline void decode_image_input(const uint8_t* data, size_t size) {
       throw std::logic_error("decode_image returned an inconsistent image");
     for (float v : img.rgb)
       if (!(v >= 0 && v <= 255)) throw std::logic_error("decode_image returned a value outside 0..255");
+    if (!img.alpha.empty() && img.alpha.size() * 3 != img.rgb.size())
+      throw std::logic_error("decode_image returned alpha of the wrong size");
+    for (float v : img.alpha)
+      if (!(v >= 0 && v <= 255)) throw std::logic_error("decode_image returned an alpha outside 0..255");
   } catch (const ImageError&) {
   }
+}
+
+// exif_orientation on arbitrary bytes: never fails, always 1..8.
+inline void exif_orientation_input(const uint8_t* data, size_t size) {
+  const int o = exif_orientation(data, size);
+  if (o < 1 || o > 8) throw std::logic_error("exif_orientation returned " + std::to_string(o));
 }
 
 // The tensors the weights target asks for (the seeds hold exactly these, so the success path is

@@ -147,6 +147,77 @@ int main(int argc, char** argv) {
     jpg = open(os.path.join(HERE, "corpus", t, "jpeg_rgb_q90_8x8"), "rb").read()
     out(t, "jpeg_truncated", jpg[: len(jpg) // 2])
 
+    # EXIF orientation: an APP1 segment after SOI (JPEG), an eXIf chunk (PNG).
+    for o in (3, 6, 8):
+        app1 = b"Exif\0\0" + tiff_orientation(o, little=o != 6)
+        out(t, "jpeg_exif_orientation_%d_8x8" % o, jpg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpg[2:])
+    p = png(3, 2, 2, 8, rgb)
+    out(t, "png_exif_orientation_6_3x2", p[:33] + chunk(b"eXIf", tiff_orientation(6)) + p[33:])
+    out(t, "png_rgba16_2x2", png(2, 2, 6, 16, lambda x, y: (x * 65535, y * 30000, 7, 1000 + x)))
+    # A (minimal, not colorimetrically meaningful) ICC profile in an iCCP chunk.
+    profile = struct.pack(">I", 128) + b"\0" * 32 + b"acsp" + b"\0" * 88
+    out(t, "png_iccp_2x2", p[:33] + chunk(b"iCCP", b"test\0\0" + zlib.compress(profile)) + p[33:])
+
+    # WebP via libwebp (lossy RGB, lossless RGBA) through a throwaway C program (needs libwebp-dev).
+    src = r"""
+#include <webp/encode.h>
+#include <stdio.h>
+static void put(const char* dir, const char* name, const uint8_t* b, size_t n) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE* f = fopen(path, "wb");
+  fwrite(b, 1, n, f);
+  fclose(f);
+}
+int main(int argc, char** argv) {
+  unsigned char px[9 * 5 * 4];
+  for (int i = 0; i < 9 * 5 * 4; ++i) px[i] = (unsigned char)((i * 37) % 256);
+  uint8_t* out = NULL;
+  size_t n = WebPEncodeRGB(px, 9, 5, 9 * 3, 80, &out);
+  put(argv[1], "webp_lossy_rgb_9x5", out, n);
+  put(argv[1], "webp_truncated", out, n / 2);
+  WebPFree(out);
+  n = WebPEncodeLosslessRGBA(px, 9, 5, 9 * 4, &out);
+  put(argv[1], "webp_lossless_rgba_9x5", out, n);
+  WebPFree(out);
+  return 0;
+}
+"""
+    with tempfile.TemporaryDirectory() as tmp:
+        c = os.path.join(tmp, "webp_seeds.c")
+        with open(c, "w") as f:
+            f.write(src)
+        exe = os.path.join(tmp, "webp_seeds")
+        subprocess.run(["cc", "-O1", c, "-o", exe, "-lwebp"], check=True)
+        subprocess.run([exe, os.path.join(HERE, "corpus", t)], check=True)
+
+
+# ---------------------------------------------------------------- EXIF
+def tiff_orientation(value, little=True, count=1, kind=3, extra_entries=0):
+    """A TIFF block whose IFD0 holds `extra_entries` other tags, then the orientation tag."""
+    e = "<" if little else ">"
+    entries = b""
+    for i in range(extra_entries):
+        entries += struct.pack(e + "HHII", 0x010F + i, 2, 4, 0)
+    entries += struct.pack(e + "HHI", 0x0112, kind, count) + struct.pack(e + "HH", value, 0)
+    return (b"II*\0" if little else b"MM\0*") + struct.pack(e + "IH", 8, extra_entries + 1) + entries + b"\0\0\0\0"
+
+
+def exif():
+    t = "exif_orientation"
+    for o in range(1, 9):
+        out(t, "le_%d" % o, tiff_orientation(o))
+        out(t, "be_%d" % o, tiff_orientation(o, little=False))
+    out(t, "app1_prefix_6", b"Exif\0\0" + tiff_orientation(6))
+    out(t, "after_other_tags_8", tiff_orientation(8, extra_entries=3))
+    out(t, "value_9", tiff_orientation(9))
+    out(t, "count_2", tiff_orientation(6, count=2))
+    out(t, "type_long", tiff_orientation(6, kind=4))
+    out(t, "truncated", tiff_orientation(6)[:14])
+    out(t, "ifd_offset_past_end", b"II*\0" + struct.pack("<I", 0xFFFFFFF0) + b"\0" * 8)
+    out(t, "huge_entry_count", b"MM\0*" + struct.pack(">IH", 8, 0xFFFF) + b"\0" * 12)
+    out(t, "empty", b"")
+
 
 # ---------------------------------------------------------------- safetensors
 def safetensors(tensors, metadata=None, pad=8, header_override=None, data_override=None):
@@ -221,6 +292,7 @@ def options():
 
 
 if __name__ == "__main__":
+    exif()
     images()
     weights()
     options()

@@ -215,13 +215,31 @@ TEST_CASE("parse_options: unknown layers, flags, pooling, output formats") {
   check_rejected({"--lbfgs-precision", "double"}, "--lbfgs-precision");
   CHECK(parse_error({"--lbfgs-precision", "float"}) == "");
   CHECK(parse_error({"--pooling", "avg"}) == "");
-  for (const char* out : {"out.gif", "out", "out.png.bak", "dir.png/out", "out.webp"}) {
+  for (const char* out : {"out.gif", "out", "out.png.bak", "dir.png/out", "out.tiff"}) {
     std::vector<std::string> args{"nst", "--content", "c.png", "--style", "s.png", "--output", out};
     Options opt;
     std::string text;
     CHECK_THROWS_WITH_AS(parse_options(args, nullptr, opt, text), doctest::Contains("--output"), UsageError);
   }
   CHECK(parse_error({"--loss-log", "loss.txt"}) != "");
+  // WebP output; 16-bit output only as PNG.
+  for (const char* out : {"out.webp", "OUT.WEBP", "out.jpg", "out.png"}) {
+    std::vector<std::string> args{"nst", "--content", "c.png", "--style", "s.png", "--output", out};
+    Options opt;
+    std::string text;
+    CHECK_NOTHROW(parse_options(args, nullptr, opt, text));
+    CHECK(opt.bit_depth == 8);
+    args.insert(args.end(), {"--bit-depth", "16"});
+    if (std::string(out) == "out.png") {
+      CHECK_NOTHROW(parse_options(args, nullptr, opt, text));
+      CHECK(opt.bit_depth == 16);
+    } else {
+      CHECK_THROWS_WITH_AS(parse_options(args, nullptr, opt, text), doctest::Contains("--bit-depth 16 needs a .png"),
+                           UsageError);
+    }
+  }
+  check_rejected({"--bit-depth", "12"}, "--bit-depth");
+  check_rejected({"--bit-depth", "x"}, "--bit-depth");
   // A required option missing.
   Options opt;
   std::string text;

@@ -2,7 +2,9 @@
 // with a message where they are absent): a short run at a small size.
 #include <doctest/doctest.h>
 
+#include "support/exif_bytes.h"
 #include "support/shared_data.h"
+#include "support/temp_dir.h"
 #include "nst/io/image.h"
 #include "nst/model/vgg19.h"
 #include "nst/style/stylize.h"
@@ -13,7 +15,9 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 using namespace nst;
@@ -21,6 +25,15 @@ using namespace nst::testing;
 
 namespace {
 
+std::string read_all(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+void write_all(const std::string& path, const std::vector<unsigned char>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
 
 struct Run {
   StylizeResult result;
@@ -84,13 +97,76 @@ TEST_CASE("the nst command writes a valid image of the requested size and a loss
   int rows = 0;
   while (std::getline(in, line)) ++rows;
   CHECK(rows == 8);
-  // A second run without --overwrite must refuse and leave the image alone.
+  // A second run without --overwrite must refuse and leave the image alone: same bytes, same
+  // inode, same modification time (seconds and nanoseconds).
+  const std::string bytes_before = read_all(out);
   struct stat before {};
-  stat(out.c_str(), &before);
+  REQUIRE(stat(out.c_str(), &before) == 0);
   const int again = std::system(cmd.c_str());
+  REQUIRE(WIFEXITED(again));
   CHECK(WEXITSTATUS(again) == 73);
   struct stat after {};
-  stat(out.c_str(), &after);
+  REQUIRE(stat(out.c_str(), &after) == 0);
+  CHECK(before.st_ino == after.st_ino);
+  CHECK(before.st_mtim.tv_sec == after.st_mtim.tv_sec);
   CHECK(before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+  CHECK(read_all(out) == bytes_before);
   std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("images as people have them go through nst: a sideways phone JPEG, RGBA, 16-bit PNG, WebP") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  // Inputs made from the shared photo at 48x32 (landscape).
+  const Image photo = resize_image(load_image(kContent), 48, 32);
+  {  // the phone stored it sideways: 32x48 pixels plus "turn 90 degrees clockwise" (EXIF 6)
+    Image stored;
+    stored.width = 32;
+    stored.height = 48;
+    for (int y = 0; y < 48; ++y)
+      for (int x = 0; x < 32; ++x)  // stored(x, y) = photo(47 - y, x): photo turned counter-clockwise
+        for (int k = 0; k < 3; ++k) stored.rgb.push_back(photo.rgb[size_t(3 * (x * 48 + (47 - y)) + k)]);
+    write_all(dir / "phone.jpg", with_exif_app1(encode_image(stored, "x.jpg", 95), 6));
+  }
+  Image logo = photo;
+  for (int i = 0; i < 48 * 32; ++i) logo.alpha.push_back(i % 48 < 12 ? 0.0f : float((i * 7) % 256));
+  save_image(logo, dir / "logo.png");
+  SaveOptions deep;
+  deep.bit_depth = 16;
+  Image photo16 = photo;
+  for (float& v : photo16.rgb) v = std::min(255.0f, v + 0.5f / 257.0f * 100.0f);  // not 8-bit values
+  save_image(photo16, dir / "deep.png", deep);
+  save_image(photo, dir / "photo.webp");
+
+  const auto nst = [&](const std::string& content, const std::string& out, const std::string& extra = "") {
+    const std::string cmd = std::string(NST_BINARY) + " --content " + dir / content + " --style " + kStyle +
+                            " --output " + dir / out + " --size 48 --iterations 2 --weights " + kWeights + " " +
+                            extra + " 2>" + dir / (out + ".err");
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  // The phone photo comes out upright: landscape, 48x32.
+  REQUIRE(nst("phone.jpg", "phone_out.png") == 0);
+  const Image upright = load_image(dir / "phone_out.png");
+  CHECK(upright.width == 48);
+  CHECK(upright.height == 32);
+  // Alpha goes through PNG and WebP unchanged; JPEG says once that it is dropped.
+  REQUIRE(nst("logo.png", "logo_out.png") == 0);
+  CHECK(load_image(dir / "logo_out.png").alpha == load_image(dir / "logo.png").alpha);
+  REQUIRE(nst("logo.png", "logo_out.webp") == 0);
+  CHECK(load_image(dir / "logo_out.webp").alpha == load_image(dir / "logo.png").alpha);
+  REQUIRE(nst("logo.png", "logo_out.jpg", "--save-every 1") == 0);
+  const std::string err = read_all(dir / "logo_out.jpg.err");
+  const size_t warning = err.find("transparency is dropped");
+  CHECK(warning != std::string::npos);
+  CHECK(err.find("transparency is dropped", warning + 1) == std::string::npos);  // once, not per file
+  // A 16-bit PNG in, 16-bit PNG out.
+  REQUIRE(nst("deep.png", "deep_out.png", "--bit-depth 16") == 0);
+  CHECK(read_all(dir / "deep_out.png")[24] == 16);
+  CHECK(load_image(dir / "deep_out.png").width == 48);
+  // WebP in and out.
+  REQUIRE(nst("photo.webp", "photo_out.webp") == 0);
+  const Image webp = load_image(dir / "photo_out.webp");
+  CHECK(webp.width == 48);
+  CHECK(webp.height == 32);
 }

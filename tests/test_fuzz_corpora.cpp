@@ -49,7 +49,9 @@ TEST_CASE("fuzz corpora and crashes replay cleanly: decode_image") {
   // The seeds mean something: a valid PNG, BMP and JPEG decode to their sizes.
   for (const auto& [name, w, h] : std::vector<std::tuple<std::string, int, int>>{
            {"png_rgb8_5x4", 5, 4}, {"png_interlaced_rgb8_9x9", 9, 9}, {"png_palette2_6x3", 6, 3},
-           {"png_rgb16_3x2", 3, 2}, {"bmp_24_5x3", 5, 3}, {"jpeg_rgb_q30_17x9", 17, 9}}) {
+           {"png_rgb16_3x2", 3, 2}, {"bmp_24_5x3", 5, 3}, {"jpeg_rgb_q30_17x9", 17, 9},
+           {"jpeg_exif_orientation_6_8x8", 8, 8}, {"png_exif_orientation_6_3x2", 2, 3},
+           {"webp_lossy_rgb_9x5", 9, 5}, {"webp_lossless_rgba_9x5", 9, 5}, {"png_rgba16_2x2", 2, 2}}) {
     const auto bytes = read_bytes(kFuzz + "/corpus/decode_image/" + name);
     const nst::Image img = nst::decode_image(bytes.data(), bytes.size(), name);
     CHECK(img.width == w);
@@ -57,16 +59,28 @@ TEST_CASE("fuzz corpora and crashes replay cleanly: decode_image") {
   }
 }
 
-TEST_CASE("the JPEGs whose Huffman tables overflowed stb's tables is refused before stb sees it") {
-  for (const char* name : {"stb_jpeg_dht_over_256_codes", "stb_jpeg_dht_after_junk", "stb_jpeg_dht_after_stuffed_fill"}) {
+// The six inputs that broke stb_image 2.27 (fuzz/README.md) are refused by libpng and
+// libjpeg-turbo themselves, each with a one-line ImageError naming the library's reason.
+TEST_CASE("the six inputs that broke stb_image are refused by libjpeg-turbo and libpng") {
+  for (const char* name : {"stb_jpeg_dht_over_256_codes", "stb_jpeg_dht_after_junk", "stb_jpeg_dht_after_stuffed_fill",
+                           "stb_png_empty_first_idat", "stb_png_idat_length_past_eof_allocates_gigabytes",
+                           "stb_png_idat_header_cut_allocates_gigabytes"}) {
     const auto bytes = read_bytes(kFuzz + "/crashes/decode_image/" + name);
     REQUIRE(!bytes.empty());
-    CHECK_THROWS_WITH_AS(nst::decode_image(bytes.data(), bytes.size(), "x.jpg"),
-                         doctest::Contains("corrupt JPEG: Huffman table"), nst::ImageError);
+    INFO(name);
+    const bool jpeg = std::string(name).find("jpeg") != std::string::npos;
+    try {
+      const nst::Image img = nst::decode_image(bytes.data(), bytes.size(), "x");
+      FAIL("decoded " << img.width << "x" << img.height);
+    } catch (const nst::ImageError& e) {
+      const std::string msg = e.what();
+      CHECK(msg.find(jpeg ? "(libjpeg: " : "(libpng: ") != std::string::npos);
+      CHECK(msg.find('\n') == std::string::npos);
+    }
   }
 }
 
-TEST_CASE("a PNG with empty IDAT chunks (stb would memcpy to NULL) decodes like the same PNG without them") {
+TEST_CASE("a PNG with empty IDAT chunks decodes like the same PNG without them") {
   const auto png = read_bytes(kFuzz + "/corpus/decode_image/png_rgb8_5x4");
   const nst::Image want = nst::decode_image(png.data(), png.size(), "ok.png");
   // Insert a zero-length IDAT (length 0, type, CRC of "IDAT") before the first IDAT and at the end.
@@ -78,15 +92,6 @@ TEST_CASE("a PNG with empty IDAT chunks (stb would memcpy to NULL) decodes like 
   const nst::Image got = nst::decode_image(odd.data(), odd.size(), "odd.png");
   CHECK(got.width == want.width);
   CHECK(got.rgb == want.rgb);
-}
-
-TEST_CASE("a tiny PNG whose IDAT declares gigabytes is refused before stb allocates them") {
-  for (const char* name : {"stb_png_idat_length_past_eof_allocates_gigabytes", "stb_png_idat_header_cut_allocates_gigabytes"}) {
-    const auto bytes = read_bytes(kFuzz + "/crashes/decode_image/" + name);
-    REQUIRE(bytes.size() < 100);
-    CHECK_THROWS_WITH_AS(nst::decode_image(bytes.data(), bytes.size(), "x.png"),
-                         doctest::Contains("corrupt PNG: an IDAT chunk declares"), nst::ImageError);
-  }
 }
 
 TEST_CASE("fuzz corpora and crashes replay cleanly: load_checkpoint") {
@@ -109,6 +114,22 @@ TEST_CASE("fuzz corpora and crashes replay cleanly: load_safetensors") {
   CHECK(f.tensors.at("half")[3] == 65504.0f);
   CHECK(f.tensors.at("brain")[2] == -3.0f);
   CHECK(f.metadata.at("preprocess") == "caffe");
+}
+
+TEST_CASE("fuzz corpora and crashes replay cleanly: exif_orientation") {
+  CHECK(replay("exif_orientation", nst::fuzz::exif_orientation_input) >= 20);
+  // The seeds mean something: each orientation is found in either byte order, bad ones are 1.
+  for (int o = 1; o <= 8; ++o)
+    for (const char* order : {"le_", "be_"}) {
+      const auto bytes = read_bytes(kFuzz + "/corpus/exif_orientation/" + order + std::to_string(o));
+      CHECK(nst::exif_orientation(bytes.data(), bytes.size()) == o);
+    }
+  for (const auto& [name, want] : std::vector<std::pair<std::string, int>>{
+           {"app1_prefix_6", 6}, {"after_other_tags_8", 8}, {"value_9", 1}, {"count_2", 1}, {"type_long", 1},
+           {"truncated", 1}, {"ifd_offset_past_end", 1}, {"huge_entry_count", 1}}) {
+    const auto bytes = read_bytes(kFuzz + "/corpus/exif_orientation/" + name);
+    CHECK(nst::exif_orientation(bytes.data(), bytes.size()) == want);
+  }
 }
 
 TEST_CASE("fuzz corpora and crashes replay cleanly: parse_options") {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "support/exif_bytes.h"
 #include "support/temp_dir.h"
 #include "nst/io/atomic_file.h"
 #include "nst/io/image.h"
@@ -33,7 +34,9 @@ using Bytes = std::vector<unsigned char>;
 
 namespace {
 
+using nst::testing::exif_block;
 using nst::testing::TempDir;
+using nst::testing::with_exif_app1;
 
 void write_bytes(const std::string& path, const Bytes& b) {
   std::ofstream f(path, std::ios::binary);
@@ -159,6 +162,11 @@ std::string load_error(const std::string& path, const nst::ImageLimits& lim = {}
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
+std::vector<float> operator+(std::vector<float> a, const std::vector<float>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 // Either a well-formed image or an ImageError: the contract for any input.
 void decode_must_not_crash(const Bytes& b) {
   try {
@@ -208,7 +216,7 @@ TEST_CASE("PNG, BMP: exact RGB, top row first; JPEG: close") {
   for (size_t i = 0; i < flat.size(); ++i) CHECK(std::abs(jpg.rgb[i] - float(flat[i])) <= 4.0f);
 }
 
-TEST_CASE("gray, gray+alpha, RGBA, palette and 16-bit PNGs become 8-bit RGB, alpha dropped") {
+TEST_CASE("gray, gray+alpha, RGBA, palette and 16-bit PNGs become RGB; alpha kept apart; 16 bits kept") {
   SUBCASE("gray (stb writer)") {
     const Image img = decode(stb_png(2, 1, 1, {10, 250}));
     CHECK(img.rgb == std::vector<float>{10, 10, 10, 250, 250, 250});
@@ -216,23 +224,30 @@ TEST_CASE("gray, gray+alpha, RGBA, palette and 16-bit PNGs become 8-bit RGB, alp
   SUBCASE("gray + alpha") {
     const Image img = decode(stb_png(2, 1, 2, {10, 0, 250, 128}));
     CHECK(img.rgb == std::vector<float>{10, 10, 10, 250, 250, 250});
+    CHECK(img.alpha == std::vector<float>{0, 128});
   }
   SUBCASE("RGBA") {
     const Image img = decode(stb_png(2, 1, 4, {1, 2, 3, 0, 200, 100, 50, 255}));
     CHECK(img.rgb == std::vector<float>{1, 2, 3, 200, 100, 50});
+    CHECK(img.alpha == std::vector<float>{0, 255});
+    // All opaque: no alpha to carry.
+    CHECK(decode(stb_png(2, 1, 4, {1, 2, 3, 255, 200, 100, 50, 255})).alpha.empty());
   }
   SUBCASE("palette") {
     const Bytes plte = {255, 0, 0, 0, 255, 0, 7, 8, 9};
     const Image img = decode(make_png(3, 2, 8, 3, {{0, 1, 2}, {2, 2, 0}}, plte));
     CHECK(img.rgb == std::vector<float>{255, 0, 0, 0, 255, 0, 7, 8, 9, 7, 8, 9, 7, 8, 9, 255, 0, 0});
   }
-  SUBCASE("16-bit RGB keeps the high byte") {
+  SUBCASE("16-bit RGB keeps all 16 bits (value / 257)") {
     const Image img = decode(make_png(1, 2, 16, 2, {{0xAB, 0xCD, 0x00, 0xFF, 0xFF, 0x00}, {1, 2, 3, 4, 5, 6}}));
-    CHECK(img.rgb == std::vector<float>{0xAB, 0x00, 0xFF, 1, 3, 5});
+    const std::vector<float> want = {0xABCD / 257.0f, 0x00FF / 257.0f, 0xFF00 / 257.0f,
+                                     0x0102 / 257.0f, 0x0304 / 257.0f, 0x0506 / 257.0f};
+    CHECK(img.rgb == want);
+    CHECK(img.rgb[0] != std::round(img.rgb[0]));  // not reduced to 8 bits first
   }
   SUBCASE("16-bit gray") {
     const Image img = decode(make_png(2, 1, 16, 0, {{0x12, 0x34, 0xFE, 0xFF}}));
-    CHECK(img.rgb == std::vector<float>{0x12, 0x12, 0x12, 0xFE, 0xFE, 0xFE});
+    CHECK(img.rgb == std::vector<float>(3, 0x1234 / 257.0f) + std::vector<float>(3, 0xFEFF / 257.0f));
   }
   SUBCASE("hand-made 8-bit RGB, checking our PNG builder itself") {
     const Image img = decode(make_png(1, 1, 8, 2, {{9, 8, 7}}));
@@ -300,8 +315,8 @@ TEST_CASE("a declared size of zero is rejected") {
   CHECK(contains(decode_error(bmp), "declares a size of 0x2"));
 }
 
-TEST_CASE("formats other than PNG, JPEG and BMP never reach the decoder") {
-  const std::string tail = "; nst reads PNG, JPEG and BMP";
+TEST_CASE("formats other than PNG, JPEG, WebP and BMP never reach a decoder") {
+  const std::string tail = "; nst reads PNG, JPEG, WebP and BMP";
   const Bytes gif = {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0};
   CHECK(decode_error(gif) == "mem.png: unsupported image format (GIF)" + tail);
   const Bytes psd = {'8', 'B', 'P', 'S', 0, 1, 0, 0, 0, 0, 0, 0};
@@ -609,4 +624,238 @@ TEST_CASE("save into a missing directory fails and leaves nothing") {
   TempDir dir;
   CHECK_THROWS_AS(nst::save_image(to_image(1, 1, {1, 2, 3}), dir / "nope/out.png"), nst::OutputError);
   CHECK(dir.list().empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Images as people have them: EXIF orientation, alpha, 16 bits, WebP, ICC profiles. The inputs
+// are made here, with nst's own encoders (libpng, libjpeg-turbo, libwebp) or by hand.
+
+namespace {
+
+// `png` with an eXIf chunk right after IHDR.
+Bytes with_exif_chunk(const Bytes& png, int o) {
+  Bytes head(png.begin(), png.begin() + 33), tail(png.begin() + 33, png.end());  // signature + IHDR
+  png_chunk(head, "eXIf", exif_block(o));
+  head.insert(head.end(), tail.begin(), tail.end());
+  return head;
+}
+
+// The display transforms, written independently of the decoder's index formula.
+Image flip_h(const Image& a) {
+  Image b = a;
+  for (int y = 0; y < a.height; ++y)
+    for (int x = 0; x < a.width; ++x)
+      for (int k = 0; k < 3; ++k)
+        b.rgb[size_t(3 * (y * a.width + x) + k)] = a.rgb[size_t(3 * (y * a.width + (a.width - 1 - x)) + k)];
+  return b;
+}
+Image rotate_cw(const Image& a) {  // 90 degrees clockwise: the left column becomes the top row
+  Image b;
+  b.width = a.height;
+  b.height = a.width;
+  b.rgb.resize(a.rgb.size());
+  for (int y = 0; y < a.height; ++y)
+    for (int x = 0; x < a.width; ++x)
+      for (int k = 0; k < 3; ++k)
+        b.rgb[size_t(3 * (x * b.width + (a.height - 1 - y)) + k)] = a.rgb[size_t(3 * (y * a.width + x) + k)];
+  return b;
+}
+Image upright(const Image& stored, int o) {
+  switch (o) {
+    case 2: return flip_h(stored);
+    case 3: return rotate_cw(rotate_cw(stored));
+    case 4: return flip_h(rotate_cw(rotate_cw(stored)));
+    case 5: return flip_h(rotate_cw(stored));
+    case 6: return rotate_cw(stored);
+    case 7: return rotate_cw(flip_h(stored));
+    case 8: return rotate_cw(rotate_cw(rotate_cw(stored)));
+    default: return stored;
+  }
+}
+
+// An ICC profile libpng accepts (v2.1 RGB display profile header, no tags, then 892 bytes of
+// our own): 1024 bytes. (Debian's libpng 1.6.39 drops iCCP chunks under about 92 bytes as "too
+// short", so the profile must not compress to almost nothing.)
+Bytes tiny_icc_profile() {
+  Bytes p(1024, 0);
+  std::mt19937 rng(14);
+  for (size_t i = 132; i < p.size(); ++i) p[i] = static_cast<unsigned char>(rng());
+  const auto put = [&](size_t at, const char* four) { std::memcpy(&p[at], four, 4); };
+  p[2] = 4;                        // profile size: 1024
+  p[8] = 0x02;                     // version 2.1
+  p[9] = 0x10;
+  put(12, "mntr");
+  put(16, "RGB ");
+  put(20, "XYZ ");
+  put(36, "acsp");
+  const uint32_t d50[3] = {0x0000F6D6, 0x00010000, 0x0000D32D};
+  for (int i = 0; i < 3; ++i)
+    for (int b = 0; b < 4; ++b) p[size_t(68 + 4 * i + b)] = static_cast<unsigned char>(d50[i] >> (24 - 8 * b));
+  p[100] = 'n';  // some bytes of our own, to see they survive
+  p[101] = 's';
+  p[102] = 't';
+  return p;
+}
+
+Image opaque_gradient(int w, int h) {
+  Image img;
+  img.width = w;
+  img.height = h;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (float v : {float(x * 255 / std::max(1, w - 1)), float(y * 255 / std::max(1, h - 1)), 90.0f})
+        img.rgb.push_back(v);
+  return img;
+}
+
+double mean_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += std::abs(double(a[i]) - double(b[i]));
+  return s / double(a.size());
+}
+
+}  // namespace
+
+TEST_CASE("EXIF orientation: all 8 values come out upright (PNG eXIf, lossless)") {
+  const int w = 3, h = 2;
+  Bytes px(size_t(w * h * 3));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<unsigned char>(i * 10);
+  const Image stored = to_image(w, h, px);
+  const Bytes png = stb_png(w, h, 3, px);
+  CHECK(decode(png).rgb == stored.rgb);
+  for (int o = 1; o <= 8; ++o) {
+    INFO("orientation ", o);
+    const Image got = decode(with_exif_chunk(png, o));
+    const Image want = upright(stored, o);
+    CHECK(got.width == want.width);
+    CHECK(got.height == want.height);
+    CHECK(got.rgb == want.rgb);
+  }
+  // A value outside 1..8 is ignored.
+  CHECK(decode(with_exif_chunk(png, 9)).rgb == stored.rgb);
+}
+
+TEST_CASE("a phone JPEG stored sideways (EXIF orientation 6) is stylized and written upright") {
+  // Stored 16x8: left half red, right half blue; orientation 6 = turn 90 degrees clockwise, so a
+  // person sees 8x16, red on top.
+  Image stored;
+  stored.width = 16;
+  stored.height = 8;
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 16; ++x)
+      for (float v : {x < 8 ? 230.f : 20.f, 20.f, x < 8 ? 20.f : 230.f}) stored.rgb.push_back(v);
+  const Bytes jpeg = with_exif_app1(nst::encode_image(stored, "x.jpg", 95), 6);
+  TempDir dir;
+  write_bytes(dir / "phone.jpg", jpeg);
+  const Image img = nst::load_image(dir / "phone.jpg");
+  REQUIRE(img.width == 8);
+  REQUIRE(img.height == 16);
+  const auto pixel = [&](const Image& im, int x, int y, int k) { return im.rgb[size_t(3 * (y * im.width + x) + k)]; };
+  CHECK(pixel(img, 4, 2, 0) > 200);  // top: red
+  CHECK(pixel(img, 4, 2, 2) < 50);
+  CHECK(pixel(img, 4, 13, 0) < 50);  // bottom: blue
+  CHECK(pixel(img, 4, 13, 2) > 200);
+  // Written back (no EXIF is written), it reads upright without any orientation to apply.
+  for (const char* name : {"out.png", "out.jpg", "out.webp"}) {
+    nst::save_image(img, dir / name);
+    const Image back = nst::load_image(dir / name);
+    CHECK(back.width == 8);
+    CHECK(back.height == 16);
+    CHECK(pixel(back, 4, 2, 0) > 200);
+  }
+}
+
+TEST_CASE("alpha: kept exactly in PNG and WebP output; JPEG output says it was dropped") {
+  TempDir dir;
+  Image img = opaque_gradient(9, 7);
+  for (int i = 0; i < 63; ++i) img.alpha.push_back(float((i * 41) % 256));
+  img.alpha[0] = 0;
+  img.alpha[1] = 255;
+  for (const char* name : {"a.png", "a.webp"}) {
+    INFO(name);
+    const nst::SaveResult r = nst::save_image(img, dir / name);
+    CHECK_FALSE(r.alpha_dropped);
+    const Image back = nst::load_image(dir / name);
+    CHECK(back.alpha == img.alpha);
+    if (std::string(name) == "a.png") CHECK(back.rgb == img.rgb);
+  }
+  const nst::SaveResult r = nst::save_image(img, dir / "a.jpg");
+  CHECK(r.alpha_dropped);
+  CHECK(nst::load_image(dir / "a.jpg").alpha.empty());
+  CHECK_FALSE(nst::save_image(opaque_gradient(4, 4), dir / "opaque.jpg").alpha_dropped);
+  // Resizing resizes alpha with the colours.
+  const Image small = nst::resize_longest_side(img, 5);
+  CHECK(small.alpha.size() == size_t(small.width) * size_t(small.height));
+  // An alpha of the wrong size is a caller's bug.
+  Image bad = img;
+  bad.alpha.pop_back();
+  CHECK_THROWS_AS(nst::save_image(bad, dir / "bad.png"), ImageError);
+}
+
+TEST_CASE("16-bit PNG: read at full precision, written with bit_depth 16, exact round trip") {
+  TempDir dir;
+  Image img;
+  img.width = 4;
+  img.height = 3;
+  for (int i = 0; i < 36; ++i) img.rgb.push_back(float((i * 1777 + 3) % 65536) / 257.0f);
+  img.alpha = std::vector<float>(12, 65000 / 257.0f);
+  nst::SaveOptions opt;
+  opt.bit_depth = 16;
+  nst::save_image(img, dir / "deep.png", opt);
+  const Bytes file = read_bytes(dir / "deep.png");
+  CHECK(file[24] == 16);  // IHDR bit depth
+  CHECK(file[25] == 6);   // RGBA
+  const Image back = nst::load_image(dir / "deep.png");
+  CHECK(back.rgb == img.rgb);
+  CHECK(back.alpha == img.alpha);
+  // 8-bit output of the same image rounds to 8 bits.
+  nst::save_image(img, dir / "flat.png");
+  CHECK(read_bytes(dir / "flat.png")[24] == 8);
+  for (float v : nst::load_image(dir / "flat.png").rgb) CHECK(v == std::round(v));
+  // 16 bits only in PNG.
+  CHECK_THROWS_WITH_AS(nst::save_image(img, dir / "deep.jpg", opt), doctest::Contains("16-bit output needs PNG"),
+                       ImageError);
+  opt.bit_depth = 12;
+  CHECK_THROWS_AS(nst::save_image(img, dir / "x.png", opt), std::invalid_argument);
+  CHECK(dir.list() == std::set<std::string>{"deep.png", "flat.png"});
+}
+
+TEST_CASE("WebP in and out") {
+  TempDir dir;
+  const Image img = opaque_gradient(40, 30);
+  nst::save_image(img, dir / "g.webp");
+  const Bytes file = read_bytes(dir / "g.webp");
+  REQUIRE(file.size() > 12);
+  CHECK(std::memcmp(file.data(), "RIFF", 4) == 0);
+  CHECK(std::memcmp(file.data() + 8, "WEBP", 4) == 0);
+  const Image back = nst::load_image(dir / "g.webp");
+  REQUIRE(back.width == 40);
+  REQUIRE(back.height == 30);
+  CHECK(back.alpha.empty());
+  CHECK(mean_abs_diff(back.rgb, img.rgb) < 3.0);
+  // Truncated WebP: a clean error.
+  CHECK(contains(decode_error(Bytes(file.begin(), file.begin() + long(file.size() / 2))), "WebP"));
+  // The quality setting is used.
+  nst::SaveOptions lo;
+  lo.jpeg_quality = 5;
+  CHECK(nst::encode_image(img, "x.webp", lo).size() < file.size());
+}
+
+TEST_CASE("an embedded ICC profile goes from the input to PNG, JPEG and WebP output") {
+  TempDir dir;
+  Image img = opaque_gradient(6, 5);
+  img.icc_profile = tiny_icc_profile();
+  for (const char* first : {"p.png", "p.jpg", "p.webp"}) {
+    nst::save_image(img, dir / first);
+    const Image in = nst::load_image(dir / first);
+    INFO(first);
+    CHECK(in.icc_profile == img.icc_profile);
+    for (const char* second : {"q.png", "q.jpg", "q.webp"}) {
+      nst::save_image(in, dir / second, {95, true});
+      CHECK(nst::load_image(dir / second).icc_profile == img.icc_profile);
+    }
+  }
+  nst::save_image(opaque_gradient(6, 5), dir / "none.png");
+  CHECK(nst::load_image(dir / "none.png").icc_profile.empty());
 }

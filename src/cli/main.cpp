@@ -133,13 +133,22 @@ int run(const Options& opt) {
   std::unique_ptr<LossLog> log;
   if (!opt.loss_log.empty()) log = std::make_unique<LossLog>(opt.loss_log, checkpoints.log_text(), opt.overwrite);
   bool time_up = false;
+  // JPEG output cannot hold the content's alpha: say so once.
+  bool told_alpha_dropped = false;
+  const auto save = [&](const Image& img, const std::string& path, bool overwrite) {
+    if (save_image(img, path, {opt.jpeg_quality, overwrite, opt.bit_depth}).alpha_dropped && !told_alpha_dropped) {
+      std::fprintf(stderr, "nst: warning: %s: JPEG has no alpha channel; the content's transparency is dropped\n",
+                   path.c_str());
+      told_alpha_dropped = true;
+    }
+  };
   callbacks.cancelled = [] { return g_stop_signal != 0; };
   callbacks.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>& image) {
     checkpoints.log_text() += loss_log_row(p);
     if (log) log->append(loss_log_row(p));  // before the progress line: a reader of both sees the row
     progress.update(p);
     if (opt.save_every > 0 && p.iteration % opt.save_every == 0)
-      save_image(image(), numbered_path(opt.output, p.iteration, width), {opt.jpeg_quality, true});
+      save(image(), numbered_path(opt.output, p.iteration, width), true);
     if (opt.time_limit >= 0 && p.iteration < p.iterations &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= opt.time_limit) {
       time_up = true;  // stop at this iteration boundary; the best image so far is the result
@@ -160,7 +169,7 @@ int run(const Options& opt) {
   if (r.stop != LbfgsStop::MaxIterations && r.stop != LbfgsStop::Cancelled)
     std::fprintf(stderr, "nst: warning: stopped after %d iterations: %s\n", r.iterations, r.message.c_str());
   // The files we write now may exist only because --save-every or a previous check allowed it.
-  save_image(result.image, opt.output, {opt.jpeg_quality, opt.overwrite});
+  save(result.image, opt.output, opt.overwrite);
   std::fprintf(stderr, "nst: wrote %s (loss %.4e: content %.4e, style %.4e, tv %.4e)\n", opt.output.c_str(),
                result.best.total, result.best.content, result.best.style, result.best.tv);
   if (settings.optimizer == Optimizer::Lbfgs)

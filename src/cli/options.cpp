@@ -141,10 +141,10 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
                                                         {"sym", ColorMatch::Symmetric}};
   opt.init = to_string(settings.init);
 
-  app.add_option("--content", opt.content, "Content image (PNG, JPEG or BMP)")->required();
+  app.add_option("--content", opt.content, "Content image (PNG, JPEG, WebP or BMP); its alpha and ICC profile go to the output")->required();
   app.add_option("--style", opt.styles, "Style image; repeat for several")->required();
   app.add_option("--style-blend", style_blend, "Comma-separated weights of the style images (normalized; default equal)");
-  app.add_option("--output", opt.output, "Output image: .png, or .jpg/.jpeg")->required();
+  app.add_option("--output", opt.output, "Output image: .png, .jpg/.jpeg or .webp")->required();
   app.add_option("--size", opt.size, "Longest side of the output in pixels")->capture_default_str();
   app.add_option("--style-scale", opt.style_scale, "Style images' longest side as a multiple of --size")->capture_default_str();
   app.add_option("--iterations", settings.iterations, "Optimizer iterations (with --start-size: at the final scale)")->capture_default_str();
@@ -196,7 +196,8 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--loss-log", opt.loss_log, "Write the loss of every iteration to this CSV file");
-  app.add_option("--jpeg-quality", opt.jpeg_quality, "Quality of JPEG output, 1..100")->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--jpeg-quality", opt.jpeg_quality, "Quality of JPEG and WebP output, 1..100")->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--bit-depth", opt.bit_depth, "Bits per sample of PNG output: 8 or 16")->capture_default_str();
   app.add_flag("--overwrite", opt.overwrite, "Replace existing output files");
   app.add_option("--max-side", opt.max_side, "Largest input image side accepted")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--max-pixels", opt.max_pixels, "Largest input image pixel count accepted")
@@ -276,8 +277,10 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   if (app.count("--time-limit") > 0) opt.time_limit = parse_duration("--time-limit", time_limit);
 
   const std::string ext = lower_extension(opt.output);
-  require(ext == ".png" || ext == ".jpg" || ext == ".jpeg",
-          "--output " + opt.output + ": unsupported format (use .png, .jpg or .jpeg)");
+  require(ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp",
+          "--output " + opt.output + ": unsupported format (use .png, .jpg, .jpeg or .webp)");
+  require(opt.bit_depth == 8 || opt.bit_depth == 16, "--bit-depth must be 8 or 16, got " + std::to_string(opt.bit_depth));
+  require(opt.bit_depth == 8 || ext == ".png", "--bit-depth 16 needs a .png --output (JPEG and WebP store 8 bits)");
   if (!opt.loss_log.empty()) require(lower_extension(opt.loss_log) == ".csv", "--loss-log " + opt.loss_log + ": must end in .csv");
 
   opt.weights = !weights.empty() ? weights : (env_weights && *env_weights ? env_weights : "weights/vgg19.safetensors");

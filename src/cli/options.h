@@ -52,6 +52,7 @@ struct Options {
   std::string loss_log;
   int threads = 0;  // 0: OpenMP's default (all cores)
   int jpeg_quality = 95;
+  int bit_depth = 8;  // of PNG output: 8 or 16
   bool overwrite = false;
   int64_t max_side = 16384;
   int64_t max_pixels = 89478485;

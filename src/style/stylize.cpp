@@ -46,6 +46,13 @@ int64_t min_side_for_layers(const std::vector<std::string>& layers, const Networ
   return network.min_side(layers);
 }
 
+// The style transfer works on the RGB; the content's alpha and colour profile go with the result.
+static Image with_content_extras(Image img, const Image& content) {
+  if (img.width == content.width && img.height == content.height) img.alpha = content.alpha;
+  img.icc_profile = content.icc_profile;
+  return img;
+}
+
 StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::vector<Image>& styles,
                       const StylizeSettings& settings, const StylizeCallbacks& callbacks) {
   const int final_side = longest(content);
@@ -191,7 +198,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
       p.terms = lastterms;  // each iteration makes exactly one evaluation before this call without a line search
       p.terms.total = it.loss;
       p.seconds = seconds();
-      return callbacks.on_iteration(p, [&] { return input_to_image(xt, pre); });
+      return callbacks.on_iteration(p, [&] { return with_content_extras(input_to_image(xt, pre), content); });
     };
 
     const int iterations = last ? settings.iterations : settings.scale_iterations;
@@ -222,7 +229,8 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   if (previous.rgb.empty()) return result;
   if (previous.width != content.width || previous.height != content.height)
     previous = clamped(resize_image(previous, content.width, content.height));
-  result.image = settings.original_colors ? keep_original_colors(previous, content) : previous;
+  result.image = with_content_extras(settings.original_colors ? keep_original_colors(previous, content) : previous,
+                                     content);
   return result;
 }
 

@@ -37,7 +37,8 @@ struct StylizeCallbacks {
 };
 
 struct StylizeResult {
-  Image image;        // the best finite image of the last scale run (at the content's size)
+  Image image;        // the best finite image of the last scale run (at the content's size), with the content's
+                      // alpha and ICC profile
   LossTerms best;     // its loss
   // The last scale's optimizer result, with iterations and evaluations summed over all scales.
   LbfgsResult optimizer;
