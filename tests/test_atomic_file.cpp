@@ -166,7 +166,7 @@ TEST_CASE("a missing output directory is reported and nothing is created") {
   TempDir dir;
   const std::string out = dir / "no_such_dir/out.png";
   const std::string msg = error_of(out, bytes_of("x"), false);
-  CHECK(msg == out + ": output directory '" + dir.path + "/no_such_dir' does not exist");
+  CHECK(msg == out + ": output directory '" + dir.str() + "/no_such_dir' does not exist");
   CHECK(dir.list().empty());
 }
 

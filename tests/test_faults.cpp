@@ -11,6 +11,7 @@
 #include "nst/io/image.h"
 #include "nst/style/stylize.h"
 #include "support/safetensors_writer.h"
+#include "support/shared_data.h"
 #include "support/subprocess.h"
 
 #include <unistd.h>
@@ -164,11 +165,7 @@ TEST_CASE("nst binary: an overflowing --style-weight ends with the best image wr
   const std::string shared = NST_SHARED_DIR;
   const std::string weights = shared + "/weights/vgg19-conv.safetensors", content = shared + "/images/tubingen.jpg",
                     style = shared + "/images/starry_night.jpg";
-  for (const std::string& p : {weights, content, style})
-    if (access(p.c_str(), R_OK) != 0) {
-      MESSAGE("skipped: " << p << " is absent");
-      return;
-    }
+  if (!nst::testing::have_shared({weights, content, style})) return;
   TempDir dir;
   const std::string out = dir.path("out.png");
   auto run = [&](const std::string& style_weight) {

@@ -22,7 +22,9 @@
 #include <string>
 #include <vector>
 
+#include "support/crc32.h"
 #include "support/exif_bytes.h"
+#include "support/shared_data.h"
 #include "support/temp_dir.h"
 #include "nst/io/atomic_file.h"
 #include "nst/io/image.h"
@@ -72,14 +74,7 @@ Bytes stb_bmp(int w, int h, int comp, const Bytes& px) {
 }
 
 // A hand-made PNG, for what stb_image_write cannot make (16-bit, palette, bad headers).
-uint32_t crc32(const unsigned char* p, size_t n) {
-  uint32_t c = 0xFFFFFFFFu;
-  for (size_t i = 0; i < n; ++i) {
-    c ^= p[i];
-    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-  }
-  return c ^ 0xFFFFFFFFu;
-}
+using nst::testing::crc32;
 
 void put_be32(Bytes& b, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<unsigned char>(v >> s));
@@ -381,7 +376,7 @@ TEST_CASE("random bytes and mutated files never crash the decoder") {
 TEST_CASE("load_image: missing, directory, FIFO, device, empty, oversized, text named .png") {
   TempDir dir;
   CHECK(load_error(dir / "missing.png") == dir / "missing.png" + ": no such file");
-  CHECK(load_error(dir.path) == dir.path + ": is a directory, not a regular file");
+  CHECK(load_error(dir.str()) == dir.str() + ": is a directory, not a regular file");
 
   REQUIRE(::mkfifo((dir / "fifo.png").c_str(), 0600) == 0);
   CHECK(load_error(dir / "fifo.png") == dir / "fifo.png" + ": is a FIFO (named pipe), not a regular file");
@@ -421,10 +416,7 @@ TEST_CASE("load_image reads a symlink to an image") {
 
 TEST_CASE("the shared test photo loads with plausible size and values") {
   const std::string path = std::string(NST_SHARED_DIR) + "/images/tubingen.jpg";
-  if (!fs::exists(path)) {
-    MESSAGE("skipped: " << path << " is absent");
-    return;
-  }
+  if (!nst::testing::have_shared({path})) return;
   const Image img = nst::load_image(path);
   CHECK(img.width >= 64);
   CHECK(img.height >= 64);

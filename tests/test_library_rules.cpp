@@ -1,7 +1,9 @@
 // Rules for the library (everything under src/ and include/ except the command's main.cpp),
 // checked on the source text: it never ends the process on bad input (no exit, abort,
-// terminate or assert) and reads no environment; errors are thrown to the caller. The only
-// process-wide state (the signal flag) lives in src/cli/main.cpp.
+// terminate or assert), reads no environment and installs no signal handlers; errors are thrown
+// to the caller. (Process-wide settings belong to front ends: src/cli/main.cpp holds the signal
+// flag and handlers, and opts in to the heap policy of nst/heap.h and the thread count; this test
+// checks only the calls named above.)
 #include <doctest/doctest.h>
 
 #include <filesystem>

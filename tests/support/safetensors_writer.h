@@ -1,11 +1,13 @@
-// Test helper (header-only): writes synthetic safetensors files, valid or deliberately broken,
-// and a temporary directory that removes itself.
+// Test helper (header-only): writes synthetic safetensors files, valid or deliberately broken.
+// (TempDir, used with it everywhere, is in temp_dir.h.)
 //
 //   TempDir dir;                                         // mkdtemp under /tmp
 //   std::vector<RawTensor> ts = {{"w", "F32", {2, 3}, f32_bytes({...})}};
 //   write_file(dir.path("ok.safetensors"), safetensors_bytes(ts, {{"preprocess", "caffe"}}));
 //   write_file(dir.path("bad.safetensors"), safetensors_raw("{\"w\": 1}", ""));
 #pragma once
+
+#include "support/temp_dir.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -120,25 +122,5 @@ inline void write_file(const std::string& path, const std::string& bytes) {
 }
 
 // A fresh directory under /tmp, removed with everything in it at destruction.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/nst-test-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error("TempDir: mkdtemp failed");
-    dir_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& str() const { return dir_; }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
- private:
-  std::string dir_;
-};
 
 }  // namespace nst::testing

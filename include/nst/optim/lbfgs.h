@@ -56,7 +56,8 @@ enum class LbfgsStop {
   MaxIterations,     ///< max_iterations iterations ran
   NonFinite,         ///< the objective returned a NaN/Inf loss or gradient
   LineSearchFailed,  ///< the line search found no point of sufficient decrease
-  NoProgress,        ///< the step vanished, or the loss stayed bit-identical for 10 iterations
+  NoProgress,        ///< the gradient is exactly zero, the step vanished, or the loss stayed
+                     ///< bit-identical for 10 iterations
   ToleranceGrad,     ///< max|g| <= tolerance_grad
   ToleranceChange,   ///< |loss change| or max|step| < tolerance_change
   Cancelled,         ///< options.cancelled() returned true, or on_iteration returned false

@@ -8,8 +8,8 @@
 //                layer used (conv, relu, pool): what the graph keeps for backward, the gradients
 //                and the convolutions' work buffers; the larger of the content-size and
 //                style-size passes
-//   lbfgs        the history 2·m·n·4 (·2 in half precision) plus the vectors of L-BFGS and
-//                stylize() (about 10·n·4)
+//   lbfgs        the history: 2·m·n values of 4 bytes (float) or 2 bytes (half, the default),
+//                plus the vectors of L-BFGS and stylize() (about 10·n·4)
 //   base         the process itself (code, libraries, thread stacks, decoded images)
 // The activation and base terms are calibrated against the peak RSS of real runs (numbers in
 // src/style/memory_estimate.cpp): within about 10% above the measured peak at 128..512 pixels.
