@@ -102,3 +102,15 @@ TEST_CASE("on a terminal: one line rewritten in place, ended once by finish") {
   CHECK(count(text, "\n") == 1);
   CHECK(text.back() == '\n');
 }
+
+TEST_CASE("multi-scale runs name the scale and its size in front of every line") {
+  Captured out;
+  ProgressReporter r(out.f, false, 1);
+  StylizeProgress p = at(1, 10, 1.0);
+  p.scales = 3;
+  p.scale = 2;
+  p.width = 256;
+  p.height = 192;
+  r.update(p);
+  CHECK(out.text().find("scale 2/3 (256 px) iteration 1/10: ") == 0);
+}
