@@ -41,8 +41,7 @@ MODELS = {
 FALLBACK_WARNING = (
     "warning: using torchvision-trained {model} instead of the original Caffe weights. It gives a duller, "
     "weaker stylization, and its features are much smaller, so neural-style's weights (content 5, style "
-    "100) are far off balance with it: run nst with --loss-scale relative, whose defaults keep the balance "
-    "for any weights file.")
+    "100) are far off balance with it: raise --style-weight (or retune both weights) for these weights.")
 
 
 class DownloadError(Exception):
