@@ -850,3 +850,49 @@ TEST_CASE("long vectors: the parallel chunked loops give bit-identical runs for 
   }
   omp_set_num_threads(saved);
 }
+
+TEST_CASE("step_pair: s is t·d or the float displacement; the second direction uses that pair") {
+  // Variables near 1e4 (float ulp 1e-3) and a first step t = 1/‖g‖₁ that moves each by at most
+  // ~0.03: the displacement x_1 - x_0 keeps only a few bits of t·d. Each rule's second direction
+  // must be the dense L-BFGS direction of its own first pair, and the two pairs must differ.
+  const int n = 64;
+  Eigen::VectorXd lambda(n), c(n), x0(n);
+  for (int i = 0; i < n; ++i) {
+    lambda[i] = 1.0 + 9.0 * i / (n - 1);
+    x0[i] = 1e4 + 10.0 * std::cos(i);
+    c[i] = x0[i] + 50.0 * std::sin(0.7 * i + 0.3);
+  }
+  for (const nst::StepPair rule : {nst::StepPair::Direction, nst::StepPair::Displacement}) {
+    CAPTURE(static_cast<int>(rule));
+    RecordedRun run;
+    auto f = [&](const Vec& x, Vec& g) {
+      const Eigen::VectorXd r = x.cast<double>() - c;
+      g = lambda.cwiseProduct(r).cast<float>();
+      run.xs.push_back(x.cast<double>());
+      run.gs.push_back(g.cast<double>());
+      return 0.5 * r.dot(lambda.cwiseProduct(r));
+    };
+    Vec x = x0.cast<float>();
+    LbfgsOptions opt;
+    opt.max_iterations = 2;
+    opt.step_pair = rule;
+    lbfgs_minimize(f, x, opt);
+    REQUIRE(run.xs.size() == 3);
+    const double t0 = std::min(1.0, 1.0 / run.gs[0].cwiseAbs().sum());
+    const Eigen::VectorXd td = static_cast<double>(static_cast<float>(t0)) * -run.gs[0].cast<float>().cast<double>();
+    const Eigen::VectorXd disp = run.xs[1] - run.xs[0];
+    MESSAGE("first pair: ‖(x1 - x0) - t·d‖ / ‖t·d‖ = " << (disp - td).norm() / td.norm());
+    CHECK((disp - td).norm() > 1e-2 * td.norm());  // the displacement really is mostly rounding
+    auto pair = [&](size_t) {
+      return std::make_pair(rule == nst::StepPair::Direction ? td : disp, Eigen::VectorXd(run.gs[1] - run.gs[0]));
+    };
+    auto other = [&](size_t) {
+      return std::make_pair(rule == nst::StepPair::Direction ? disp : td, Eigen::VectorXd(run.gs[1] - run.gs[0]));
+    };
+    const Eigen::VectorXd d = run.xs[2] - run.xs[1];
+    const Eigen::VectorXd d_ref = dense_direction(run, 1, 100, pair);
+    const Eigen::VectorXd d_other = dense_direction(run, 1, 100, other);
+    CHECK((d - d_ref).norm() <= 1e-4 * d_ref.norm());
+    CHECK((d - d_other).norm() > 1e-3 * d_other.norm());
+  }
+}

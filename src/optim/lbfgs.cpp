@@ -278,7 +278,7 @@ class Minimizer {
   enum class Search { Ok, Failed, Cancelled, NonFinite };
 
   Eval evaluate(const Vec& x, Vec& g, double& loss);
-  Search line_search(double t, double gtd0);
+  Search line_search(double t, double gtd0, double& t_accepted);
   Search probe(double t, double& loss, double& gtd);
   LbfgsResult finish(LbfgsStop stop, std::string message);
   void restore(const LbfgsState& st);
@@ -460,7 +460,8 @@ LbfgsResult Minimizer::run() {
     double t = opt_.learning_rate;
     if (scaled) t *= std::min(1.0, 1.0 / norm1(g_));
 
-    // Step to x_{k+1}; its point, gradient and loss end up in x_trial_, g_trial_, loss_trial_.
+    // Step to x_{k+1} = x_k + t d; its point, gradient and loss end up in x_trial_, g_trial_,
+    // loss_trial_, and t in t (the step the line search accepted, with one).
     if (!opt_.line_search) {
       x_trial_ = x_ + static_cast<float>(t) * d_;
       if (x_trial_ == x_)
@@ -470,7 +471,7 @@ LbfgsResult Minimizer::run() {
       if (e == Eval::Cancelled) return finish(LbfgsStop::Cancelled, eval_failure(e));
       if (e == Eval::NonFinite) return finish(LbfgsStop::NonFinite, eval_failure(e));
     } else {
-      switch (line_search(t, gtd)) {
+      switch (line_search(t, gtd, t)) {
         case Search::Ok:
           break;
         case Search::Cancelled:
@@ -483,7 +484,13 @@ LbfgsResult Minimizer::run() {
                         "iteration " + std::to_string(k));
       }
     }
-    s_ = x_trial_ - x_;
+    if (opt_.step_pair == StepPair::Direction) {
+      if (opt_.line_search && x_trial_ == x_)  // t d may be nonzero while it moves no coordinate by an ulp
+        return finish(LbfgsStop::NoProgress, "the step vanished at iteration " + std::to_string(k));
+      s_ = static_cast<float>(t) * d_;
+    } else {
+      s_ = x_trial_ - x_;
+    }
     y_ = g_trial_ - g_;
     const double loss_old = loss_;
     x_.swap(x_trial_);
@@ -536,7 +543,7 @@ Minimizer::Search Minimizer::probe(double t, double& loss, double& gtd) {
 // interpolation). On Ok the accepted point is in x_trial_ / g_trial_ / loss_trial_. If the
 // evaluations run out (or the bracket shrinks below float resolution) before the curvature
 // condition holds, the lowest point of sufficient decrease is accepted; with none, Failed.
-Minimizer::Search Minimizer::line_search(double t, double gtd0) {
+Minimizer::Search Minimizer::line_search(double t, double gtd0, double& t_accepted) {
   const double f0 = loss_;
   const double armijo_slope = kWolfeC1 * gtd0;
   const double curvature = -kWolfeC2 * gtd0;
@@ -574,6 +581,7 @@ Minimizer::Search Minimizer::line_search(double t, double gtd0) {
     }
     if (std::abs(gdt) <= curvature) {
       loss_trial_ = ft;
+      t_accepted = t;
       return Search::Ok;
     }
     keep_lo(t, ft, gdt);
@@ -611,6 +619,7 @@ Minimizer::Search Minimizer::line_search(double t, double gtd0) {
     } else {
       if (std::abs(gdt) <= curvature) {
         loss_trial_ = ft;
+        t_accepted = t;
         return Search::Ok;
       }
       if (gdt * (t_hi - t_lo) >= 0) {
@@ -626,6 +635,7 @@ Minimizer::Search Minimizer::line_search(double t, double gtd0) {
     x_trial_.swap(x_lo_);
     g_trial_.swap(g_lo_);
     loss_trial_ = f_lo;
+    t_accepted = t_lo;
     return Search::Ok;
   }
   return Search::Failed;

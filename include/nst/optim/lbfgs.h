@@ -10,7 +10,9 @@
 //                t = lr, scaled by min(1, 1/‖g‖₁) on iteration 1 and after a reset only
 //                (a skipped pair does not shrink later steps, as in torch.optim.LBFGS);
 //                x_{k+1} = x_k + t d  (or the point a strong Wolfe line search accepts);
-//                the pair (s, y) = (x_{k+1} - x_k, g_{k+1} - g_k) is kept only if sᵀy > 1e-10.
+//                the pair (s, y), y = g_{k+1} - g_k, is kept only if sᵀy > 1e-10, where s is
+//                either the displacement x_{k+1} - x_k computed in float from the two points, or
+//                the step t d as taken (torch.optim.LBFGS; see StepPair).
 // Without a line search a run of N iterations makes exactly N + 1 evaluations: one per iteration
 // plus one at the final point, so that the returned point is known to be finite.
 //
@@ -35,11 +37,21 @@ namespace nst {
 /// How the (s, y) pairs are stored: float32, or binary16 with a scale (see above).
 enum class HistoryPrecision { Float, Half };
 
+/// How the s of each curvature pair is formed. The two differ by float rounding only, but that
+/// rounding matters: pixels are ~100 and the first step moves each by far less than 1, so the
+/// displacement x_{k+1} - x_k of two float points keeps only a few bits of the step, and the
+/// first curvature pair (a difference of two nearly equal gradients) amplifies the error.
+enum class StepPair {
+  Displacement,  ///< s = x_{k+1} - x_k, the difference of the two float points
+  Direction,     ///< s = t d, the step as computed (torch.optim.LBFGS)
+};
+
 /// Options of lbfgs_minimize, checked once by validate() when the minimization starts.
 struct LbfgsOptions {
   int max_iterations = 1000;    ///< exactly this many iterations run unless something stops it
   int history = 100;            ///< m: number of (s, y) pairs kept
   HistoryPrecision history_precision = HistoryPrecision::Float;  ///< how pairs are stored
+  StepPair step_pair = StepPair::Displacement;  ///< how s is formed (see StepPair)
   double learning_rate = 1.0;   ///< step multiplier (the initial trial step with line_search)
   bool line_search = false;     ///< false: fixed step; true: strong Wolfe search (cubic
                                 ///< interpolation, c1 = 1e-4, c2 = 0.9, at most 25 evaluations)
