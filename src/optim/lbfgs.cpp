@@ -271,6 +271,7 @@ class Minimizer {
   LbfgsResult run();
   bool has_best() const { return has_best_; }
   void set_checkpointing(const LbfgsCheckpointing* ck) { ck_ = ck; }
+  bool bounded() const { return opt_.lower.size() > 0; }
   const Vec& best_x() const { return x_best_; }
 
  private:
@@ -283,6 +284,8 @@ class Minimizer {
   LbfgsResult finish(LbfgsStop stop, std::string message);
   void restore(const LbfgsState& st);
   LbfgsState state(int iteration, bool reported, int evaluations, int same_loss) const;
+  void zero_active(Vec& v) const;
+  void keep_free_pair();
   std::string eval_failure(Eval e) const;
 
   const Objective& f_;
@@ -327,6 +330,25 @@ Minimizer::Eval Minimizer::evaluate(const Vec& x, Vec& g, double& loss) {
     has_best_ = true;
   }
   return Eval::Ok;
+}
+
+// v_i = 0 for every active variable: x_i on a bound with -g_i pointing out of the box.
+void Minimizer::zero_active(Vec& v) const {
+  const float* lo = opt_.lower.data();
+  const float* hi = opt_.upper.data();
+  for (Eigen::Index i = 0; i < n_; ++i)
+    if ((x_[i] <= lo[i] && g_[i] > 0) || (x_[i] >= hi[i] && g_[i] < 0)) v[i] = 0;
+}
+
+// After a step from x_trial_ (the old point, swapped) to x_: s_i = y_i = 0 unless variable i is
+// strictly inside the box at both ends of the step.
+void Minimizer::keep_free_pair() {
+  const float* lo = opt_.lower.data();
+  const float* hi = opt_.upper.data();
+  for (Eigen::Index i = 0; i < n_; ++i) {
+    const bool free = x_[i] > lo[i] && x_[i] < hi[i] && x_trial_[i] > lo[i] && x_trial_[i] < hi[i];
+    if (!free) s_[i] = y_[i] = 0;
+  }
 }
 
 std::string Minimizer::eval_failure(Eval e) const {
@@ -439,24 +461,28 @@ LbfgsResult Minimizer::run() {
                                                   " <= tolerance_grad at iteration " +
                                                   std::to_string(k));
 
-    // Direction d = -H g; steepest descent when there is no curvature information.
+    // Direction d = -H g; steepest descent when there is no curvature information. With
+    // bounds, the active variables are left out of g and of d.
     d_ = -g_;
+    if (bounded()) zero_active(d_);
     // The first step (and the first after a reset) is scaled by min(1, 1/‖g‖₁); later steps are
     // lr, also while every pair so far was skipped (as torch.optim.LBFGS: a skipped pair must not
     // shrink the steps, or a start in a nearly flat region never leaves it).
     bool scaled = k == 1;
     if (history_.size() > 0) history_.apply(d_);
+    if (bounded()) zero_active(d_);
     double gtd = dot(g_, d_);
     if (history_.size() > 0 && !(std::isfinite(gtd) && gtd < 0)) {
       history_.clear();
       ++resets_;
       d_ = -g_;
+      if (bounded()) zero_active(d_);
       gtd = dot(g_, d_);
       scaled = true;
     }
-    if (!(gtd < 0))  // d = -g and gᵀd = -‖g‖² = 0: the gradient is exactly zero
-      return finish(LbfgsStop::NoProgress,
-                    "the gradient is exactly zero at iteration " + std::to_string(k));
+    if (!(gtd < 0))  // d = -g and gᵀd = -‖g‖² = 0: the (projected) gradient is exactly zero
+      return finish(LbfgsStop::NoProgress, std::string("the ") + (bounded() ? "projected " : "") +
+                                               "gradient is exactly zero at iteration " + std::to_string(k));
     double t = opt_.learning_rate;
     if (scaled) t *= std::min(1.0, 1.0 / norm1(g_));
 
@@ -464,6 +490,7 @@ LbfgsResult Minimizer::run() {
     // loss_trial_, and t in t (the step the line search accepted, with one).
     if (!opt_.line_search) {
       x_trial_ = x_ + static_cast<float>(t) * d_;
+      if (bounded()) x_trial_ = x_trial_.cwiseMax(opt_.lower).cwiseMin(opt_.upper);
       if (x_trial_ == x_)
         return finish(LbfgsStop::NoProgress,
                       "the step vanished at iteration " + std::to_string(k));
@@ -488,6 +515,9 @@ LbfgsResult Minimizer::run() {
       if (opt_.line_search && x_trial_ == x_)  // t d may be nonzero while it moves no coordinate by an ulp
         return finish(LbfgsStop::NoProgress, "the step vanished at iteration " + std::to_string(k));
       s_ = static_cast<float>(t) * d_;
+      if (bounded())  // a projected coordinate moved to its bound, not by t d
+        for (Eigen::Index i = 0; i < n_; ++i)
+          if (x_trial_[i] == opt_.lower[i] || x_trial_[i] == opt_.upper[i]) s_[i] = x_trial_[i] - x_[i];
     } else {
       s_ = x_trial_ - x_;
     }
@@ -498,6 +528,7 @@ LbfgsResult Minimizer::run() {
     loss_ = loss_trial_;
 
     const double step = max_abs(s_);
+    if (bounded()) keep_free_pair();  // after the step is measured: it may be all on the bounds
     if (step == 0)
       return finish(LbfgsStop::NoProgress, "the step vanished at iteration " + std::to_string(k));
     if (opt_.tolerance_change > 0 && std::abs(loss_ - loss_old) < opt_.tolerance_change)
@@ -669,6 +700,14 @@ void LbfgsOptions::validate() const {
     fail("tolerance_grad", fmt(tolerance_grad), "must be finite and >= 0");
   if (!std::isfinite(tolerance_change) || tolerance_change < 0)
     fail("tolerance_change", fmt(tolerance_change), "must be finite and >= 0");
+  if (lower.size() != upper.size())
+    fail("lower/upper", std::to_string(lower.size()) + "/" + std::to_string(upper.size()) + " values",
+         "must have the same size");
+  if (lower.size() > 0) {
+    if (!lower.allFinite() || !upper.allFinite()) fail("lower/upper", "non-finite", "must be finite");
+    if ((lower.array() > upper.array()).any()) fail("lower/upper", "lower > upper", "must have lower <= upper");
+    if (line_search) fail("line_search", "true", "is not supported with bounds");
+  }
 }
 
 LbfgsResult lbfgs_minimize(const Objective& f, Eigen::VectorXf& x, const LbfgsOptions& opt,
@@ -683,7 +722,10 @@ LbfgsResult lbfgs_minimize(const Objective& f, Eigen::VectorXf& x, const LbfgsOp
   if (!f) throw std::invalid_argument("lbfgs_minimize: the objective is empty");
   if (x.size() == 0) throw std::invalid_argument("lbfgs_minimize: x is empty");
   if (checkpointing.final_state) *checkpointing.final_state = LbfgsState{};
-  Minimizer m(f, x, opt, on_iteration);
+  if (opt.lower.size() > 0 && opt.lower.size() != x.size())
+    throw std::invalid_argument("lbfgs_minimize: bounds for " + std::to_string(opt.lower.size()) + " variables, x has " +
+                                std::to_string(x.size()));
+  Minimizer m(f, opt.lower.size() > 0 ? Vec(x.cwiseMax(opt.lower).cwiseMin(opt.upper)) : x, opt, on_iteration);
   m.set_checkpointing(&checkpointing);
   LbfgsResult r = m.run();
   if (m.has_best()) x = m.best_x();

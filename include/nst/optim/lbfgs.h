@@ -13,6 +13,12 @@
 //                the pair (s, y), y = g_{k+1} - g_k, is kept only if sᵀy > 1e-10, where s is
 //                either the displacement x_{k+1} - x_k computed in float from the two points, or
 //                the step t d as taken (torch.optim.LBFGS; see StepPair).
+// Box constraints (lower <= x <= upper, optional): projected L-BFGS in the manner of L-BFGS-B,
+// simplified. A variable is active when it sits on a bound and -g points out of the box; the
+// direction is -H g with the active components of g and of the result set to 0, the new point
+// is the projection of x_k + t d onto the box, and a curvature pair keeps only the variables
+// free (strictly inside the box) at both ends of the step (s and y are 0 elsewhere). x_0 is
+// projected first.
 // Without a line search a run of N iterations makes exactly N + 1 evaluations: one per iteration
 // plus one at the final point, so that the returned point is known to be finite.
 //
@@ -52,6 +58,9 @@ struct LbfgsOptions {
   int history = 100;            ///< m: number of (s, y) pairs kept
   HistoryPrecision history_precision = HistoryPrecision::Float;  ///< how pairs are stored
   StepPair step_pair = StepPair::Displacement;  ///< how s is formed (see StepPair)
+  /// Box constraints: both empty (unbounded), or both sized like x with lower <= upper, finite
+  /// (checked by lbfgs_minimize). Not with line_search.
+  Eigen::VectorXf lower, upper;
   double learning_rate = 1.0;   ///< step multiplier (the initial trial step with line_search)
   bool line_search = false;     ///< false: fixed step; true: strong Wolfe search (cubic
                                 ///< interpolation, c1 = 1e-4, c2 = 0.9, at most 25 evaluations)
@@ -60,7 +69,8 @@ struct LbfgsOptions {
   std::function<bool()> cancelled;  ///< optional; checked before every evaluation
 
   /// Throws std::invalid_argument naming the parameter and its value: max_iterations >= 1,
-  /// history >= 1, learning_rate finite and > 0, tolerances finite and >= 0.
+  /// history >= 1, learning_rate finite and > 0, tolerances finite and >= 0, lower and upper
+  /// of equal size, finite, lower <= upper, and no line search with them.
   void validate() const;
 };
 
