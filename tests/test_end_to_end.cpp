@@ -95,8 +95,10 @@ TEST_CASE("the nst command writes a valid image of the requested size and a loss
   std::getline(in, line);
   CHECK(line == "iteration,total,content,style,tv,seconds");
   int rows = 0;
-  while (std::getline(in, line)) ++rows;
+  std::string last;
+  while (std::getline(in, line)) rows += line.rfind("saved,", 0) != 0, last = line;
   CHECK(rows == 8);
+  CHECK(last.rfind("saved,", 0) == 0);  // then the loss of the image as written
   // A second run without --overwrite must refuse and leave the image alone: same bytes, same
   // inode, same modification time (seconds and nanoseconds).
   const std::string bytes_before = read_all(out);

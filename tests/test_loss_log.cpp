@@ -43,6 +43,9 @@ StylizeProgress progress(int iteration, double total) {
 TEST_CASE("rows: the header's six columns, one complete line each") {
   CHECK(loss_log_header() == "iteration,total,content,style,tv,seconds\n");
   CHECK(loss_log_row(progress(3, 8)) == "3,8,4,2,2,0.750\n");
+  LossTerms saved;
+  saved.total = 9, saved.content = 4, saved.style = 3, saved.tv = 2;
+  CHECK(loss_log_saved_row(saved, 1.5) == "saved,9,4,3,2,1.500\n");  // the image as written, last
 }
 
 TEST_CASE("the file holds the header from the start and every row as soon as it is appended") {

@@ -37,8 +37,8 @@ std::vector<std::string> run_args(const std::string& out, int iterations) {
           "--iterations", std::to_string(iterations), "--print-every", "1", "--weights", kWeights};
 }
 
-// Checks `text` is a valid loss log (header, then complete rows numbered 1, 2, ...); returns the
-// number of rows.
+// Checks `text` is a valid loss log (header, then complete rows numbered 1, 2, ..., and after a
+// finished run a last row "saved,..."); returns the number of numbered rows.
 int check_log(const std::string& text) {
   const std::string header = "iteration,total,content,style,tv,seconds\n";
   REQUIRE(text.compare(0, header.size(), header) == 0);
@@ -47,10 +47,16 @@ int check_log(const std::string& text) {
   std::istringstream in(text.substr(header.size()));
   std::string line;
   int rows = 0;
+  bool saved = false;
   while (std::getline(in, line)) {
+    CHECK(!saved);  // the saved row comes last
+    CHECK(std::count(line.begin(), line.end(), ',') == 5);
+    if (line.rfind("saved,", 0) == 0) {
+      saved = true;
+      continue;
+    }
     ++rows;
     CHECK(line.rfind(std::to_string(rows) + ",", 0) == 0);
-    CHECK(std::count(line.begin(), line.end(), ',') == 5);
   }
   return rows;
 }

@@ -33,6 +33,12 @@ std::string loss_log_row(const StylizeProgress& p) {
   return row + "\n";
 }
 
+std::string loss_log_saved_row(const LossTerms& t, double seconds) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "saved,%.9g,%.9g,%.9g,%.9g,%.3f\n", t.total, t.content, t.style, t.tv, seconds);
+  return buf;
+}
+
 LossLog::LossLog(const std::string& path, const std::string& initial, bool overwrite) : path_(path), size_(initial.size()) {
   write_file_atomically(path, std::vector<unsigned char>(initial.begin(), initial.end()), overwrite);
   fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);

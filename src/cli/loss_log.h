@@ -20,6 +20,9 @@ const std::string& loss_log_header(bool multi_scale);
 // One row (a complete line): row i is the loss evaluated in iteration i (counted over all
 // scales); with several scales it ends with the scale's columns.
 std::string loss_log_row(const StylizeProgress& p);
+// The last row, "saved,...": the loss of the image as written (clamped, rounded to 8 bits), which
+// is what the user gets; the rows above are the optimizer's. seconds: when it was computed.
+std::string loss_log_saved_row(const LossTerms& t, double seconds);
 
 class LossLog {
  public:

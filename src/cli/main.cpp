@@ -143,8 +143,10 @@ int run(const Options& opt) {
     }
   };
   callbacks.cancelled = [] { return g_stop_signal != 0; };
+  double last_seconds = 0;
   callbacks.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>& image) {
     checkpoints.log_text() += loss_log_row(p);
+    last_seconds = p.seconds;
     if (log) log->append(loss_log_row(p));  // before the progress line: a reader of both sees the row
     progress.update(p);
     if (opt.save_every > 0 && p.iteration % opt.save_every == 0)
@@ -170,8 +172,12 @@ int run(const Options& opt) {
     std::fprintf(stderr, "nst: warning: stopped after %d iterations: %s\n", r.iterations, r.message.c_str());
   // The files we write now may exist only because --save-every or a previous check allowed it.
   save(result.image, opt.output, opt.overwrite);
-  std::fprintf(stderr, "nst: wrote %s (loss %.4e: content %.4e, style %.4e, tv %.4e)\n", opt.output.c_str(),
-               result.best.total, result.best.content, result.best.style, result.best.tv);
+  if (log) log->append(loss_log_saved_row(result.saved, last_seconds));  // what was written, after the optimizer's rows
+  std::fprintf(stderr,
+               "nst: wrote %s (loss %.4e: content %.4e, style %.4e, tv %.4e; as saved in 8 bits: loss %.4e: "
+               "content %.4e, style %.4e, tv %.4e)\n",
+               opt.output.c_str(), result.best.total, result.best.content, result.best.style, result.best.tv,
+               result.saved.total, result.saved.content, result.saved.style, result.saved.tv);
   if (settings.optimizer == Optimizer::Lbfgs)
     std::fprintf(stderr, "nst: L-BFGS made %d iterations, %d evaluations (%d history resets, %d pairs skipped)\n",
                  r.iterations, r.evaluations, r.resets, r.skipped_pairs);

@@ -106,6 +106,7 @@ const std::map<std::string, std::string>& flag_of_field() {
       {"start_size", "--start-size"},
       {"scale_iterations", "--scale-iterations"},
       {"style_masks", "--style-mask"},
+      {"clamp", "--clamp"},
   };
   return m;
 }
@@ -140,6 +141,9 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
                                                         {"chol", ColorMatch::Cholesky},
                                                         {"sym", ColorMatch::Symmetric}};
   opt.init = to_string(settings.init);
+  const std::map<std::string, StepPair> step_pairs{{"displacement", StepPair::Displacement},
+                                                   {"td", StepPair::Direction}};
+  bool reference = false;
 
   app.add_option("--content", opt.content, "Content image (PNG, JPEG, WebP or BMP); its alpha and ICC profile go to the output")->required();
   app.add_option("--style", opt.styles, "Style image; repeat for several")->required();
@@ -186,6 +190,15 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
                                ->capture_default_str();
   app.add_option("--style-mask", opt.style_masks,
                  "Grayscale mask (white: where the style applies), one per --style in order");
+  auto* lbfgs_s = add_choice(app, "--lbfgs-s", settings.lbfgs_step_pair, step_pairs,
+             "How L-BFGS forms s of a curvature pair: displacement (x_new - x_old in float) or td (s = t*d, as "
+             "torch.optim.LBFGS)");
+  auto* clamp = app.add_flag("--clamp", settings.clamp,
+               "Keep every pixel in 0..255 while optimizing (box-constrained L-BFGS), so the saved image is what "
+               "was optimized");
+  app.add_flag("--reference", reference,
+               "Reproduce torch.optim.LBFGS with direct convolutions: exact (im2col) convolutions, float L-BFGS "
+               "history, s = t*d (overrides --lbfgs-precision and --lbfgs-s)");
   app.add_option("--threads", opt.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--weights", weights, "VGG19 or VGG16 safetensors file, told apart by its tensors or `model` metadata "
                  "(default: $NST_WEIGHTS, then weights/vgg19.safetensors)");
@@ -237,6 +250,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   loss.style_layers = style_layers.empty() ? std::vector<std::string>{} : split_list(style_layers);
   if (!style_layer_weights.empty()) loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
   if (!style_blend.empty()) settings.style_blend = parse_numbers("--style-blend", style_blend);
+  if (reference) set_reference_mode(settings);
   settings.init = InitMode::Image;
   for (InitMode m : {InitMode::Random, InitMode::Content, InitMode::Style})
     if (opt.init == to_string(m)) settings.init = m;
@@ -245,7 +259,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   if (settings.optimizer == Optimizer::Lbfgs && learning_rate->count())
     throw UsageError("--learning-rate is an Adam option; add --optimizer adam (L-BFGS takes a fixed step)");
   if (settings.optimizer == Optimizer::Adam)
-    for (const CLI::Option* o : {line_search, lbfgs_history, lbfgs_precision})
+    for (const CLI::Option* o : {line_search, lbfgs_history, lbfgs_precision, lbfgs_s, clamp})
       if (o->count()) throw UsageError(o->get_name() + " is an L-BFGS option; the optimizer is adam");
   if (scale_iterations->count() && settings.start_size == 0)
     throw UsageError("--scale-iterations needs --start-size (multi-scale)");

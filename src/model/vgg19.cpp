@@ -60,10 +60,10 @@ std::map<std::string, Var<T>> Vgg<T>::forward(const Var<T>& x, const std::vector
         auto weights = c.prepared ? c.prepared : std::make_shared<const ConvWeights<T>>(c.weight);
         // conv + ReLU as one op, unless the conv's own output is wanted.
         if (!want[i] && i + 1 <= deepest && layers[i + 1].kind == LayerKind::Relu) {
-          h = conv2d_bias_relu(h, weights, c.bias, 1);
+          h = conv2d_bias_relu(h, weights, c.bias, 1, conv_algo);
           ++i;
         } else {
-          h = bias_add(conv2d(h, weights, 1), c.bias);
+          h = bias_add(conv2d(h, weights, 1, conv_algo), c.bias);
         }
         break;
       }

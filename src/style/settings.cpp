@@ -5,6 +5,12 @@
 
 namespace nst {
 
+void set_reference_mode(StylizeSettings& s) {
+  s.conv_algo = ConvAlgo::Im2col;
+  s.lbfgs_precision = HistoryPrecision::Float;
+  s.lbfgs_step_pair = StepPair::Direction;
+}
+
 const char* to_string(InitMode m) {
   switch (m) {
     case InitMode::Random: return "random";
@@ -61,6 +67,7 @@ void validate(const StylizeSettings& s, const Network& network, int64_t style_co
   if (!s.style_masks.empty() && style_count >= 0 && static_cast<int64_t>(s.style_masks.size()) != style_count)
     throw SettingsError("style_masks", std::to_string(s.style_masks.size()) + " masks for " +
                                            std::to_string(style_count) + " style images (one per style, in order)");
+  if (s.clamp && s.line_search) throw SettingsError("clamp", "cannot be combined with line_search");
 }
 
 }  // namespace nst

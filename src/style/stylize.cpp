@@ -61,6 +61,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   lbfgs.history = settings.lbfgs_history;
   lbfgs.history_precision = settings.lbfgs_precision;
   lbfgs.line_search = settings.line_search;
+  lbfgs.step_pair = settings.lbfgs_step_pair;
   lbfgs.cancelled = callbacks.cancelled;
   lbfgs.validate();
   AdamOptions adam;
@@ -105,6 +106,9 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   for (const Image& st : styles) matched.push_back(match_colors(st, content, settings.color_match));
 
   const Preprocess pre = net.preprocess;
+  // The network with the convolution kernels the settings ask for (a copy shares the weights).
+  Vgg<float> model = net;
+  if (settings.conv_algo != ConvAlgo::Auto) model.conv_algo = settings.conv_algo;
   const int total_iterations = settings.scale_iterations * static_cast<int>(sizes.size() - 1) + settings.iterations;
   const auto start = std::chrono::steady_clock::now();
   // Checkpointing (style/stylize_state.h): L-BFGS at one scale only.
@@ -127,7 +131,19 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     std::vector<Tensor<float>> style_x, masks;
     for (const Image& st : matched) style_x.push_back(image_to_input(last ? st : resize_longest_side(st, scaled_side(st, s)), pre));
     for (const Image& m : settings.style_masks) masks.push_back(mask_tensor(m, content_s.width, content_s.height));
-    const GatysLoss<float> loss(net, content_x, style_x, settings.style_blend, settings.loss, masks);
+    const GatysLoss<float> loss(model, content_x, style_x, settings.style_blend, settings.loss, masks);
+    if (settings.clamp) {  // the box of pixel values 0..255, in the network's units
+      auto bound = [&](float v) {
+        Image img;
+        img.width = content_s.width;
+        img.height = content_s.height;
+        img.rgb.assign(static_cast<size_t>(img.width) * static_cast<size_t>(img.height) * 3, v);
+        const Tensor<float> t = image_to_input(img, pre);
+        return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(t.data(), t.numel()));
+      };
+      lbfgs.lower = bound(0.0f);
+      lbfgs.upper = bound(255.0f);
+    }
 
     Tensor<float> x0;
     if (k > 0) {
@@ -220,6 +236,11 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     std::copy(x.data(), x.data() + x.size(), best.data());
     previous = input_to_image(best, pre);
     result.best = loss.evaluate(best, nullptr);
+    if (last) {  // the loss of the image as it will be written: clamped and rounded to 8 bits
+      Image saved = settings.original_colors ? keep_original_colors(previous, content) : previous;
+      for (float& v : saved.rgb) v = std::floor(std::min(255.0f, std::max(0.0f, v)) + 0.5f);
+      result.saved = loss.evaluate(image_to_input(saved, pre), nullptr);
+    }
     // A stop by the user or a non-finite loss ends the ladder; a run that merely stopped making
     // progress at a scale goes on to the next.
     if (result.optimizer.stop == LbfgsStop::Cancelled || result.optimizer.stop == LbfgsStop::NonFinite) break;

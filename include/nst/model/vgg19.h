@@ -6,6 +6,7 @@
 
 #include "nst/autograd.h"
 #include "nst/model/network.h"
+#include "nst/ops/conv2d.h"
 
 #include <map>
 #include <memory>
@@ -39,6 +40,9 @@ struct Vgg {
   const Network* network = &vgg19_network();
   std::vector<Conv> convs;  // network->conv_count, in network order
   Preprocess preprocess = Preprocess::Caffe;
+  // Which convolution kernels forward runs: Auto (Winograd for the 3x3 layers), or Im2col for
+  // exact direct convolutions (the reference mode; conv2d.h).
+  ConvAlgo conv_algo = ConvAlgo::Auto;
 
   // From tensors named features.N.weight / features.N.bias (torchvision indices). Channel
   // counts may be anything consistent (tests use tiny networks); throws std::invalid_argument.

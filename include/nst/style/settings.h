@@ -6,6 +6,7 @@
 
 #include "nst/io/image.h"
 #include "nst/model/network.h"
+#include "nst/ops/conv2d.h"
 #include "nst/optim/lbfgs.h"
 #include "nst/style/gatys.h"
 
@@ -32,6 +33,14 @@ struct StylizeSettings {
   bool line_search = false;
   // Adam's step in 0..255 pixel units whatever the weights' preprocessing (neural-style's 10).
   double learning_rate = 10;
+  // How L-BFGS forms the s of its curvature pairs: the float displacement x_new - x_old, or
+  // s = t·d as torch.optim.LBFGS (optim/lbfgs.h, StepPair).
+  StepPair lbfgs_step_pair = StepPair::Displacement;
+  // Auto: Winograd for the 3x3 convolutions; Im2col: exact direct convolutions (ops/conv2d.h).
+  ConvAlgo conv_algo = ConvAlgo::Auto;
+  // Keep every pixel inside 0..255 while optimizing (box-constrained L-BFGS, optim/lbfgs.h),
+  // so the saved 8-bit image is what was optimized (up to rounding). Not with line_search.
+  bool clamp = false;
   InitMode init = InitMode::Random;  // Random: N(0, 0.001²) in preprocessed units (neural-style);
                                      // Style: the first style image resized to the content's size
   Image init_image;                  // InitMode::Image: resized to the content's size
@@ -65,6 +74,11 @@ class SettingsError : public std::invalid_argument {
  private:
   std::string field_, reason_;
 };
+
+// The PyTorch reference mode: what torch.optim.LBFGS (no line search) does on the same loss with
+// direct convolutions, so that nst's loss trajectory reproduces PyTorch's to float noise:
+// conv_algo = Im2col, lbfgs_precision = Float, lbfgs_step_pair = Direction.
+void set_reference_mode(StylizeSettings& settings);
 
 // Throws SettingsError for the first setting out of its domain or combination that cannot work.
 // `network`: the layers must be its; `style_count`: the number of style images the run will

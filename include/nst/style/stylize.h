@@ -40,6 +40,7 @@ struct StylizeResult {
   Image image;        // the best finite image of the last scale run (at the content's size), with the content's
                       // alpha and ICC profile
   LossTerms best;     // its loss
+  LossTerms saved;    // the loss of `image` as saved: clamped to 0..255 and rounded to 8 bits
   // The last scale's optimizer result, with iterations and evaluations summed over all scales.
   LbfgsResult optimizer;
 };

@@ -1,0 +1,126 @@
+// stylize()'s optimizer modes on a tiny VGG-shaped network: --clamp keeps every evaluated image
+// inside 0..255 and the result reports the loss of the image as saved (8 bits); the reference
+// mode's exact convolutions really replace Winograd in the forward pass.
+#include <doctest/doctest.h>
+
+#include "nst/model/preprocess.h"
+#include "nst/style/stylize.h"
+
+#include <cmath>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace nst;
+
+namespace {
+
+const int kFeature[16] = {0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34};
+
+// A VGG19-shaped network with 4 channels per layer and random weights.
+Vgg<float> tiny_net(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::map<std::string, Tensor<float>> m;
+  int64_t in = 3;
+  for (int i = 0; i < 16; ++i) {
+    const std::string base = "features." + std::to_string(kFeature[i]);
+    const float bound = std::sqrt(6.0f / static_cast<float>(in * 9));
+    std::uniform_real_distribution<float> u(-bound, bound);
+    Tensor<float> w({4, in, 3, 3}), b({4});
+    for (int64_t j = 0; j < w.numel(); ++j) w[j] = u(rng);
+    for (int64_t j = 0; j < b.numel(); ++j) b[j] = 0.05f;
+    m[base + ".weight"] = w;
+    m[base + ".bias"] = b;
+    in = 4;
+  }
+  return Vgg<float>::from_tensors(m, Preprocess::Caffe);
+}
+
+Image random_image(int w, int h, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(0, 255);
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.rgb.resize(static_cast<size_t>(w * h * 3));
+  for (float& v : img.rgb) v = std::round(u(rng));
+  return img;
+}
+
+StylizeSettings small_settings() {
+  StylizeSettings s;
+  s.iterations = 30;
+  s.loss.style_layers = {"relu1_1", "relu2_1", "relu3_1"};
+  s.loss.content_layers = {"relu2_2"};
+  s.loss.style_weight = 1e4;  // pulls the pixels well outside 0..255 when nothing stops them
+  return s;
+}
+
+// min and max pixel over every image evaluated.
+std::pair<float, float> pixel_range(const Vgg<float>& net, const StylizeSettings& s, StylizeResult& r) {
+  float lo = 1e30f, hi = -1e30f;
+  StylizeCallbacks cb;
+  cb.on_iteration = [&](const StylizeProgress&, const std::function<Image()>& image) {
+    for (float v : image().rgb) lo = std::min(lo, v), hi = std::max(hi, v);
+    return true;
+  };
+  r = stylize(net, random_image(24, 24, 2), {random_image(24, 24, 3)}, s, cb);
+  return {lo, hi};
+}
+
+}  // namespace
+
+TEST_CASE("clamp: every evaluated image stays in 0..255; without it the pixels leave the range") {
+  const Vgg<float> net = tiny_net(1);
+  StylizeSettings s = small_settings();
+  StylizeResult free_run, clamped_run;
+  const auto [free_lo, free_hi] = pixel_range(net, s, free_run);
+  s.clamp = true;
+  const auto [lo, hi] = pixel_range(net, s, clamped_run);
+  MESSAGE("pixels without --clamp " << free_lo << ".." << free_hi << ", with " << lo << ".." << hi);
+  CHECK((free_lo < -1 || free_hi > 256));  // the control: the box matters for this run
+  CHECK(lo >= -1e-3f);                     // (float rounding of the unit conversion)
+  CHECK(hi <= 255.001f);
+  CHECK(clamped_run.optimizer.stop == LbfgsStop::MaxIterations);
+  CHECK(clamped_run.best.total < clamped_run.optimizer.best_loss * 1.000001);
+}
+
+TEST_CASE("the result reports the loss of the image as saved: clamped and rounded to 8 bits") {
+  const Vgg<float> net = tiny_net(2);
+  StylizeSettings s = small_settings();
+  StylizeResult r;
+  pixel_range(net, s, r);
+  Image saved = r.image;
+  for (float& v : saved.rgb) v = std::floor(std::min(255.0f, std::max(0.0f, v)) + 0.5f);
+  const GatysLoss<float> loss(net, image_to_input(random_image(24, 24, 2), net.preprocess),
+                              {image_to_input(random_image(24, 24, 3), net.preprocess)}, {}, s.loss);
+  const LossTerms expect = loss.evaluate(image_to_input(saved, net.preprocess), nullptr);
+  MESSAGE("optimizer's loss " << r.best.total << ", saved image's " << r.saved.total);
+  CHECK(r.saved.total == expect.total);
+  CHECK(r.saved.style == expect.style);
+  CHECK(r.saved.total != r.best.total);
+}
+
+TEST_CASE("reference mode: exact convolutions replace Winograd (float-noise apart, not bit-identical)") {
+  const Vgg<float> net = tiny_net(3);
+  StylizeSettings s = small_settings();
+  s.iterations = 1;
+  StylizeResult fast, exact;
+  pixel_range(net, s, fast);
+  set_reference_mode(s);
+  CHECK(s.conv_algo == ConvAlgo::Im2col);
+  CHECK(s.lbfgs_precision == HistoryPrecision::Float);
+  CHECK(s.lbfgs_step_pair == StepPair::Direction);
+  pixel_range(net, s, exact);
+  MESSAGE("first loss: Winograd " << fast.optimizer.best_loss << ", im2col " << exact.optimizer.best_loss);
+  CHECK(fast.best.total != exact.best.total);
+  CHECK(std::abs(fast.best.total - exact.best.total) <= 1e-5 * exact.best.total);
+}
+
+TEST_CASE("clamp and line_search together are refused") {
+  StylizeSettings s;
+  s.clamp = true;
+  s.line_search = true;
+  CHECK_THROWS_AS(validate(s), SettingsError);
+}
