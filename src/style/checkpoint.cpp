@@ -370,6 +370,9 @@ std::map<std::string, std::string> describe_run(const StylizeSettings& s, const 
   d["color_match"] = to_string(s.color_match);
   d["start_size"] = std::to_string(s.start_size);
   d["scale_iterations"] = std::to_string(s.scale_iterations);
+  d["lbfgs_step_pair"] = s.lbfgs_step_pair == StepPair::Displacement ? "displacement" : "direction";
+  d["conv_algo"] = s.conv_algo == ConvAlgo::Auto ? "auto" : s.conv_algo == ConvAlgo::Im2col ? "im2col" : "winograd";
+  d["clamp"] = s.clamp ? "on" : "off";
   auto image = [&](const Image& img) {
     return std::to_string(img.width) + "x" + std::to_string(img.height) + " " + hash_of(img.rgb);
   };
