@@ -124,3 +124,61 @@ TEST_CASE("clamp and line_search together are refused") {
   s.line_search = true;
   CHECK_THROWS_AS(validate(s), SettingsError);
 }
+
+namespace {
+
+// The network with conv1_1's weights and every bias multiplied by a: every feature map scales
+// by a (ReLU and max pooling are positively homogeneous), as between two weights files whose
+// features differ in scale.
+Vgg<float> scaled_net(const Vgg<float>& net, float a) {
+  Vgg<float> out = net;
+  for (size_t i = 0; i < out.convs.size(); ++i) {
+    auto bias = std::make_shared<Tensor<float>>(*out.convs[i].bias);
+    for (int64_t k = 0; k < bias->numel(); ++k) (*bias)[k] *= a;
+    out.convs[i].bias = bias;
+    if (i == 0) {
+      auto w = std::make_shared<Tensor<float>>(*out.convs[0].weight);
+      for (int64_t k = 0; k < w->numel(); ++k) (*w)[k] *= a;
+      out.convs[0].weight = w;
+      out.convs[0].prepared = std::make_shared<const ConvWeights<float>>(w);
+    }
+  }
+  return out;
+}
+
+double mean_abs_difference(const Image& x, const Image& y) {
+  double s = 0;
+  for (size_t i = 0; i < x.rgb.size(); ++i) s += std::abs(static_cast<double>(x.rgb[i]) - y.rgb[i]);
+  return s / static_cast<double>(x.rgb.size());
+}
+
+}  // namespace
+
+TEST_CASE("relative loss scale: the same image with features scaled by a; classic changes") {
+  // a = 1/64 scales every value exactly (a power of two): relative mode gives bit-identical
+  // images. a = 1/50 rounds differently at every step; after 10 iterations the images still
+  // agree to a fraction of a pixel level, where classic mode's differ by several.
+  const Vgg<float> net = tiny_net(4);
+  const Image content = random_image(24, 24, 2), style = random_image(24, 24, 3);
+  for (const float a : {1.0f / 64, 1.0f / 50}) {
+    CAPTURE(a);
+    const Vgg<float> small = scaled_net(net, a);
+    StylizeSettings s = small_settings();
+    s.iterations = 10;
+    s.init = InitMode::Content;
+    const double classic = mean_abs_difference(stylize(net, content, {style}, s).image,
+                                               stylize(small, content, {style}, s).image);
+    use_relative_scale(s.loss);
+    const StylizeResult x = stylize(net, content, {style}, s), y = stylize(small, content, {style}, s);
+    const double relative = mean_abs_difference(x.image, y.image);
+    MESSAGE("a = " << a << ": mean |pixel difference| from a = 1: classic " << classic << ", relative " << relative);
+    CHECK(classic > 1.0);
+    if (a == 1.0f / 64) {
+      CHECK(relative == 0.0);
+      CHECK(x.best.total == y.best.total);
+    } else {
+      CHECK(relative < 0.5);
+      CHECK(std::abs(x.best.total - y.best.total) <= 1e-2 * x.best.total);
+    }
+  }
+}

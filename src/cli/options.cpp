@@ -20,6 +20,12 @@ namespace nst::cli {
 
 namespace {
 
+std::string num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -144,6 +150,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   const std::map<std::string, StepPair> step_pairs{{"displacement", StepPair::Displacement},
                                                    {"td", StepPair::Direction}};
   bool reference = false;
+  std::string loss_scale = "classic";
 
   app.add_option("--content", opt.content, "Content image (PNG, JPEG, WebP or BMP); its alpha and ICC profile go to the output")->required();
   app.add_option("--style", opt.styles, "Style image; repeat for several")->required();
@@ -196,6 +203,13 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   auto* clamp = app.add_flag("--clamp", settings.clamp,
                "Keep every pixel in 0..255 while optimizing (box-constrained L-BFGS), so the saved image is what "
                "was optimized");
+  app.add_option("--loss-scale", loss_scale,
+                 "classic: neural-style's losses; relative: each term divided by its target's squared norm, TV "
+                 "in 0..1 pixels, so one balance fits any weights file and size (its default weights: content " +
+                     num(kRelativeContentWeight) + ", style " + num(kRelativeStyleWeight) + ", tv " +
+                     num(kRelativeTvWeight) + ")")
+      ->check(CLI::IsMember({"classic", "relative"}))
+      ->capture_default_str();
   app.add_flag("--reference", reference,
                "Reproduce torch.optim.LBFGS with direct convolutions: exact (im2col) convolutions, float L-BFGS "
                "history, s = t*d (overrides --lbfgs-precision and --lbfgs-s)");
@@ -251,6 +265,13 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   if (!style_layer_weights.empty()) loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
   if (!style_blend.empty()) settings.style_blend = parse_numbers("--style-blend", style_blend);
   if (reference) set_reference_mode(settings);
+  if (loss_scale == "relative") {  // its own calibrated weights, unless given
+    const GatysConfig given = loss;
+    use_relative_scale(loss);
+    if (app.count("--content-weight") > 0) loss.content_weight = given.content_weight;
+    if (app.count("--style-weight") > 0) loss.style_weight = given.style_weight;
+    if (app.count("--tv-weight") > 0) loss.tv_weight = given.tv_weight;
+  }
   settings.init = InitMode::Image;
   for (InitMode m : {InitMode::Random, InitMode::Content, InitMode::Style})
     if (opt.init == to_string(m)) settings.init = m;

@@ -357,6 +357,7 @@ std::map<std::string, std::string> describe_run(const StylizeSettings& s, const 
   d["style_weight"] = num(s.loss.style_weight);
   d["tv_weight"] = num(s.loss.tv_weight);
   d["pooling"] = s.loss.pooling == Pooling::Max ? "max" : "avg";
+  d["loss_scale"] = s.loss.loss_scale == LossScale::Classic ? "classic" : "relative";
   d["style_blend"] = list(s.style_blend, num);
   d["lbfgs_history"] = std::to_string(s.lbfgs_history);
   d["lbfgs_precision"] = s.lbfgs_precision == HistoryPrecision::Half ? "half" : "float";

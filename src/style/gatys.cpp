@@ -5,6 +5,7 @@
 #include "nst/ops/losses.h"
 #include "nst/ops/masked_gram.h"
 #include "nst/ops/normalize_grad.h"
+#include "nst/model/preprocess.h"
 #include "nst/style/settings.h"
 
 #include <cmath>
@@ -57,6 +58,22 @@ void validate_style_blend(const std::vector<double>& blend, int64_t style_count,
   }
   if (!(sum > 0)) throw SettingsError(field, "the weights sum to 0");
 }
+
+void use_relative_scale(GatysConfig& c) {
+  c.loss_scale = LossScale::Relative;
+  c.content_weight = kRelativeContentWeight;
+  c.style_weight = kRelativeStyleWeight;
+  c.tv_weight = kRelativeTvWeight;
+}
+
+namespace {
+template <class T>
+double squared_norm(const Tensor<T>& t) {
+  double s = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t[i]) * static_cast<double>(t[i]);
+  return s;
+}
+}  // namespace
 
 template <class T>
 GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
@@ -113,6 +130,36 @@ GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::
     for (size_t l = 0; l < L; ++l)
       if (!blended[l].empty())
         style_terms_[l].push_back({std::make_shared<const Tensor<T>>(std::move(blended[l])), nullptr, 1.0});
+
+  const bool relative = config_.loss_scale == LossScale::Relative;
+  double weight_sum = 0;
+  for (double w : config_.style_layer_weights) weight_sum += w;
+  auto relative_factor = [&](const Tensor<T>& target, const std::string& layer) {
+    const double norm = squared_norm(target);
+    if (!(norm > 0))
+      throw std::invalid_argument("relative loss scale: the target of layer " + layer +
+                                  " is all zero (a black image?); use the classic loss scale");
+    return static_cast<double>(target.numel()) / norm;
+  };
+  for (size_t l = 0; l < config_.content_layers.size(); ++l)
+    content_factors_.push_back(relative ? relative_factor(*content_targets_[l], config_.content_layers[l]) : 1.0);
+  style_factors_.resize(L);
+  for (size_t l = 0; l < L; ++l)
+    for (const StyleTerm& t : style_terms_[l])
+      style_factors_[l].push_back(relative ? (weight_sum > 0 ? config_.style_layer_weights[l] / weight_sum : 0.0) *
+                                                 relative_factor(*t.target, config_.style_layers[l])
+                                           : config_.style_layer_weights[l]);
+  if (relative) {  // x (network units) -> 0..1 pixel units, per channel: (x - x(0)) / (x(255) - x(0))
+    Image black, white;
+    black.width = white.width = 1;
+    black.height = white.height = 1;
+    black.rgb.assign(3, 0.0f);
+    white.rgb.assign(3, 255.0f);
+    const Tensor<float> lo = image_to_input(black, net_.preprocess), hi = image_to_input(white, net_.preprocess);
+    auto w = std::make_shared<Tensor<T>>(Shape{3, 3, 1, 1});
+    for (int64_t c = 0; c < 3; ++c) (*w)[c * 3 + c] = static_cast<T>(1.0 / (static_cast<double>(hi[c]) - lo[c]));
+    to_unit_pixels_ = std::make_shared<const ConvWeights<T>>(std::move(w));
+  }
 }
 
 template <class T>
@@ -130,17 +177,19 @@ LossTerms GatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const {
     const double cw = config_.content_weight;
     for (size_t l = 0; l < config_.content_layers.size(); ++l) {
       const Var<T>& f = feats.at(config_.content_layers[l]);
+      const double factor = content_factors_[l];
       if (!normalize) {
-        content.push_back(mse(f, content_targets_[l]));
+        content.push_back(scale(mse(f, content_targets_[l]), static_cast<T>(factor)));
         continue;
       }
       normalized.push_back(mse(normalize_grad(f, static_cast<T>(cw)), content_targets_[l]));
-      content_value += cw * static_cast<double>(normalized.back().value()[0]);
+      content_value += cw * factor * static_cast<double>(normalized.back().value()[0]);
     }
     for (size_t l = 0; l < config_.style_layers.size(); ++l) {
       const Var<T>& f = feats.at(config_.style_layers[l]);
-      for (const StyleTerm& t : style_terms_[l]) {
-        const double w = config_.style_layer_weights[l] * t.weight;
+      for (size_t j = 0; j < style_terms_[l].size(); ++j) {
+        const StyleTerm& t = style_terms_[l][j];
+        const double w = style_factors_[l][j] * t.weight;
         const Var<T> in = normalize ? normalize_grad(f, static_cast<T>(config_.style_weight * w)) : f;
         const Var<T> u = mse(t.mask ? masked_gram(in, t.mask) : gram(in), t.target);
         if (!normalize) {
@@ -164,7 +213,9 @@ LossTerms GatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const {
     terms.push_back(scale(sum(style), static_cast<T>(config_.style_weight)));
     out.style = static_cast<double>(terms.back().value()[0]);
   }
-  terms.push_back(scale(total_variation(image), static_cast<T>(config_.tv_weight)));
+  // (TV of the unit-pixel image: the shift x(0) does not change differences.)
+  const Var<T> tv_input = to_unit_pixels_ ? conv2d(image, to_unit_pixels_, 0) : image;
+  terms.push_back(scale(total_variation(tv_input), static_cast<T>(config_.tv_weight)));
   out.tv = static_cast<double>(terms.back().value()[0]);
   const Var<T> total = sum(terms);
   out.total = normalize ? out.content + out.style + out.tv : static_cast<double>(total.value()[0]);

@@ -4,6 +4,16 @@
 //   tv:      tv_weight × ½ Σ squared differences of neighbouring pixels (preprocessed image)
 // With several style images, A_l = Σ_i b_i · Gram_i,l with the blend weights b normalized to
 // sum to 1 (neural-style's rule).
+//
+// LossScale::Relative makes the balance independent of the weights file's feature scale and of
+// the image size:
+//   content: content_weight × Σ_content layers ‖F − P‖² / ‖P‖²
+//   style:   style_weight × Σ_style layers (w_l / Σ w) · ‖G_l − A_l‖² / ‖A_l‖²
+//   tv:      tv_weight × ½ Σ squared differences of the image in 0..1 pixel units, whatever the
+//            preprocessing
+// Every feature map of a network with ReLU and max pooling scales by a when conv1_1's weights
+// and every bias are multiplied by a > 0, and these ratios do not change: the same settings give
+// the same image with either network. It is a true loss (a line search stays valid).
 #pragma once
 
 #include "nst/model/vgg19.h"
@@ -12,6 +22,18 @@
 #include <vector>
 
 namespace nst {
+
+enum class LossScale { Classic, Relative };
+
+// Relative mode's calibrated weights: with the Caffe VGG19 (../shared's file) on Tübingen /
+// The Starry Night at 512 px, from the random initial image (seed 0), they give the terms the
+// ratios of classic content 5 / style 100 / tv 1e-3: one evaluation in each mode with unit
+// weights gave content 339986 / 0.99379, style 1506506 / 0.99992, tv 1.1763 / 1.809e-5 (= 1/255²),
+// so with content 1: style = (100·1506506 / (5·339986)) · (0.99379 / 0.99992) = 88 and
+// tv = 1e-3 · 255² · 0.99379 / (5·339986) = 3.8e-5.
+constexpr double kRelativeContentWeight = 1.0;
+constexpr double kRelativeStyleWeight = 88.0;
+constexpr double kRelativeTvWeight = 3.8e-5;
 
 struct GatysConfig {
   std::vector<std::string> content_layers{"relu4_2"};
@@ -25,7 +47,11 @@ struct GatysConfig {
   // gradient w.r.t. that layer's features is divided by its L1 norm (+1e-8) and multiplied by
   // the term's weight. The reported loss is unchanged. Incompatible with a line search.
   bool normalize_gradients = false;
+  LossScale loss_scale = LossScale::Classic;
 };
+
+// Relative mode with its calibrated weights (kRelative*).
+void use_relative_scale(GatysConfig& config);
 
 // Throws SettingsError (settings.h) naming `field_prefix` + the member for a configuration out of
 // its domain: layers not in `network`, no layers at all, weights negative or not finite, a
@@ -75,6 +101,12 @@ class GatysLoss {
     double weight;                            // multiplies style_weight · w_l
   };
   std::vector<std::vector<StyleTerm>> style_terms_;  // per style layer
+  // Each term's mse is multiplied by its factor: classic 1 (content) and w_l (style); relative
+  // numel / ‖target‖² (content) and (w_l / Σ w) numel / ‖target‖² (style, per target).
+  std::vector<double> content_factors_;
+  std::vector<std::vector<double>> style_factors_;  // per style layer, per term
+  // Relative mode: the 1x1 convolution that takes the image to 0..1 pixel units for TV.
+  std::shared_ptr<const ConvWeights<T>> to_unit_pixels_;
 };
 
 }  // namespace nst
