@@ -1,6 +1,6 @@
 // Interrupting the nst command (needs the real weights and images in ../shared; skips with a
 // message where they are absent):
-//   SIGINT / SIGTERM while iterating: the current evaluation finishes, the best image so far is
+//   SIGINT / SIGTERM while iterating: the evaluation in progress is abandoned, the best image so far is
 //   written (a valid image of the right size), stderr says where, exit 130 / 143;
 //   a second signal exits at once and leaves the destination untouched;
 //   kill -9 at random moments around the final write leaves the old file or a complete new one.

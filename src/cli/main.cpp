@@ -10,8 +10,8 @@
 #include "nst/model/vgg19.h"
 #include "nst/style/memory_estimate.h"
 #include "nst/style/stylize.h"
+#include "nst/threads.h"
 
-#include <omp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -62,7 +62,7 @@ int fail(int code, const std::string& message) {
 int run(const Options& opt) {
   const auto started = std::chrono::steady_clock::now();  // --time-limit counts from here
   check_paths(opt);
-  if (opt.threads > 0) omp_set_num_threads(opt.threads);
+  const ThreadCountScope threads(opt.threads);  // this thread's runs only (nst/threads.h)
   const int scales = static_cast<int>(scale_sizes(opt.settings.start_size, opt.size).size());
   const int total_iterations = opt.settings.iterations + (scales - 1) * opt.settings.scale_iterations;
   const int width = static_cast<int>(std::to_string(total_iterations).size());
@@ -117,7 +117,7 @@ int run(const Options& opt) {
                "nst: %s -> %s, %dx%d, %zu style image%s, %d iterations (%s), %d threads, weights %s (%s, %s), "
                "L-BFGS history %d, estimated peak memory %s\n",
                opt.content.c_str(), opt.output.c_str(), content.width, content.height, styles.size(),
-               styles.size() == 1 ? "" : "s", total_iterations, to_string(settings.optimizer), omp_get_max_threads(),
+               styles.size() == 1 ? "" : "s", total_iterations, to_string(settings.optimizer), current_thread_count(),
                opt.weights.c_str(), net.network->name.c_str(), to_string(net.preprocess), settings.lbfgs_history,
                format_bytes(need.total()).c_str());
 
@@ -143,6 +143,7 @@ int run(const Options& opt) {
     }
   };
   callbacks.cancelled = [] { return g_stop_signal != 0; };
+  callbacks.interrupt = callbacks.cancelled;
   double last_seconds = 0;
   callbacks.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>& image) {
     checkpoints.log_text() += loss_log_row(p);

@@ -1,5 +1,7 @@
 #include "nst/autograd.h"
 
+#include "nst/cancel.h"
+
 #include <algorithm>
 #include <unordered_set>
 
@@ -76,6 +78,7 @@ void backward(const Var<T>& out, const Tensor<T>& seed) {
     for (int64_t i = 0; i < g.numel(); ++i) g[i] += seed[i];
   }
   for (const NodePtr<T>& node : order) {
+    cancellation_point();  // a cancelled run stops between nodes (nst/cancel.h)
     if (!node->backward) continue;  // a leaf: keep its gradient
     if (!node->grad.empty()) node->backward(node->grad, *node);
     // Release this part of the graph: nothing will read it again.

@@ -788,17 +788,22 @@ Image resize_image(const Image& img, int width, int height) {
   return out;
 }
 
-Image resize_longest_side(const Image& img, int longest) {
-  check_image(img, "resize_longest_side");
-  if (longest < 1)
-    throw std::invalid_argument("resize_longest_side: longest side must be at least 1, got " +
-                                std::to_string(longest));
-  const int64_t w = img.width, h = img.height, m = std::max(w, h);
+std::pair<int, int> longest_side_size(int width, int height, int longest) {
+  if (width < 1 || height < 1 || longest < 1)
+    throw std::invalid_argument("resize_longest_side: sizes must be at least 1, got " + std::to_string(width) + "x" +
+                                std::to_string(height) + " to longest side " + std::to_string(longest));
+  const int64_t w = width, h = height, m = std::max(w, h);
   // Round to nearest in integers: (side * longest + m/2) / m; the longer side is exact.
   const auto scaled = [&](int64_t side) {
     return static_cast<int>(std::max<int64_t>(1, (side * longest + m / 2) / m));
   };
-  return resize_image(img, scaled(w), scaled(h));
+  return {scaled(w), scaled(h)};
+}
+
+Image resize_longest_side(const Image& img, int longest) {
+  check_image(img, "resize_longest_side");
+  const auto [w, h] = longest_side_size(img.width, img.height, longest);
+  return resize_image(img, w, h);
 }
 
 // =============================================================================================

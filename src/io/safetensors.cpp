@@ -200,10 +200,13 @@ struct Entry {
   uint64_t begin = 0, end = 0;  // relative to the data section
 };
 
-// Reads from an open file descriptor, turning every failure into a WeightsError for `path`.
+// Reads from an open file descriptor, or from a caller's buffer, turning every failure into a
+// WeightsError for `path` (the buffer's name).
 class Reader {
  public:
   explicit Reader(const std::string& path) : path_(path) {}
+  Reader(const unsigned char* bytes, size_t size, const std::string& name)
+      : path_(name), mem_(bytes), size_(size) {}
 
   [[noreturn]] void fail(const std::string& problem, const std::string& hint = "") const {
     throw WeightsError(path_ + ": " + problem + (hint.empty() ? "" : "; hint: " + hint));
@@ -234,6 +237,11 @@ class Reader {
   // Reads exactly n bytes at `offset` (the caller has checked offset + n <= size()).
   void read_exact(void* dst, size_t n, uint64_t offset, const std::string& what) const {
     auto* p = static_cast<unsigned char*>(dst);
+    if (mem_) {
+      if (offset > size_ || n > size_ - offset) fail("read past the end of the buffer in " + what);
+      std::memcpy(p, mem_ + offset, n);
+      return;
+    }
     size_t done = 0;
     while (done < n) {
       ssize_t r = ::pread(file_->fd(), p + done, n - done, static_cast<off_t>(offset + done));
@@ -254,6 +262,7 @@ class Reader {
  private:
   std::string path_;
   std::unique_ptr<RegularFile> file_;
+  const unsigned char* mem_ = nullptr;  // set: read from this buffer instead of a file
   uint64_t size_ = 0;
 };
 
@@ -444,15 +453,38 @@ std::string missing_hint(const std::vector<Entry>& entries, const std::string& w
 
 }  // namespace
 
-WeightsFile load_safetensors(const std::string& path, const std::vector<TensorRequest>& wanted) {
+namespace {
+
+void check_requests(const std::vector<TensorRequest>& wanted) {
   for (const TensorRequest& req : wanted)
     for (int64_t d : req.shape)
       if (d < 0)
         throw std::invalid_argument("load_safetensors: request " + req.name + " has negative dimension in " +
                                     shape_str(req.shape));
+}
 
+WeightsFile load_from(const Reader& r, const std::vector<TensorRequest>& wanted);
+
+}  // namespace
+
+WeightsFile load_safetensors(const std::string& path, const std::vector<TensorRequest>& wanted) {
+  check_requests(wanted);
   Reader r(path);
   r.open();
+  return load_from(r, wanted);
+}
+
+WeightsFile load_safetensors(const unsigned char* bytes, size_t size, const std::string& name,
+                             const std::vector<TensorRequest>& wanted) {
+  check_requests(wanted);
+  if (!bytes && size > 0) throw std::invalid_argument("load_safetensors: null buffer of " + std::to_string(size) + " bytes");
+  const Reader r(bytes ? bytes : reinterpret_cast<const unsigned char*>(""), size, name);
+  return load_from(r, wanted);
+}
+
+namespace {
+
+WeightsFile load_from(const Reader& r, const std::vector<TensorRequest>& wanted) {
 
   // Header length.
   const uint64_t file_size = r.size();
@@ -526,5 +558,7 @@ WeightsFile load_safetensors(const std::string& path, const std::vector<TensorRe
   }
   return out;
 }
+
+}  // namespace
 
 }  // namespace nst

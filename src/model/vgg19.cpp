@@ -1,11 +1,13 @@
 #include "nst/model/vgg19.h"
 
+#include "nst/cancel.h"
 #include "nst/io/safetensors.h"
 #include "nst/ops/conv2d.h"
 #include "nst/ops/elementwise.h"
 #include "nst/ops/pool.h"
 
 #include <algorithm>
+#include <functional>
 
 
 namespace nst {
@@ -53,6 +55,7 @@ std::map<std::string, Var<T>> Vgg<T>::forward(const Var<T>& x, const std::vector
   const size_t deepest = network->deepest(wanted);
   Var<T> h = x;
   for (size_t i = 0; i <= deepest; ++i) {
+    cancellation_point();  // a cancelled run stops between layers (nst/cancel.h)
     const LayerInfo& layer = layers[i];
     switch (layer.kind) {
       case LayerKind::Conv: {
@@ -100,11 +103,15 @@ const Network& network_of(const WeightsFile& header, const std::string& path) {
 
 const Network& weights_network(const std::string& path) { return network_of(load_safetensors(path, {}), path); }
 
-Vgg<float> load_vgg(const std::string& path) {
-  const Network& network = weights_network(path);
+namespace {
+
+// The model from whatever `read` loads: a file, or a buffer that `path` names in messages.
+Vgg<float> load_vgg_from(const std::string& path,
+                         const std::function<WeightsFile(const std::vector<TensorRequest>&)>& read) {
+  const Network& network = network_of(read({}), path);
   WeightsFile file;
   try {
-    file = load_safetensors(path, network.tensor_requests());
+    file = read(network.tensor_requests());
   } catch (const WeightsError& e) {
     throw WeightsError(std::string(e.what()) + " (read as " + network.name + " weights)");
   }
@@ -120,6 +127,19 @@ Vgg<float> load_vgg(const std::string& path) {
     }
   }
   return Vgg<float>::from_tensors(file.tensors, p, network);
+}
+
+
+}  // namespace
+
+Vgg<float> load_vgg(const std::string& path) {
+  return load_vgg_from(path, [&](const std::vector<TensorRequest>& wanted) { return load_safetensors(path, wanted); });
+}
+
+Vgg<float> load_vgg(const unsigned char* bytes, size_t size, const std::string& name) {
+  return load_vgg_from(name, [&](const std::vector<TensorRequest>& wanted) {
+    return load_safetensors(bytes, size, name, wanted);
+  });
 }
 
 template struct Vgg<float>;

@@ -1,5 +1,7 @@
 #include "nst/optim/adam.h"
 
+#include "nst/cancel.h"
+
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -34,7 +36,12 @@ LbfgsResult adam_minimize(const Objective& f, Eigen::VectorXf& x, const AdamOpti
       return false;
     }
     g.setZero();
-    loss = f(x, g);
+    try {
+      loss = f(x, g);
+    } catch (const CancelledError&) {  // cancelled inside the evaluation (nst/cancel.h): discard it
+      r.stop = LbfgsStop::Cancelled;
+      return false;
+    }
     ++r.evaluations;
     if (g.size() != n) throw std::invalid_argument("Adam: the objective resized the gradient");
     if (!std::isfinite(loss) || !g.allFinite()) {

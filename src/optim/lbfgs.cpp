@@ -1,6 +1,7 @@
 // L-BFGS minimizer; see include/nst/optim/lbfgs.h for the algorithm and the contract.
 #include "nst/optim/lbfgs.h"
 
+#include "nst/cancel.h"
 #include "nst/optim/lbfgs_state.h"
 
 #include "nst/half.h"
@@ -317,7 +318,11 @@ class Minimizer {
 Minimizer::Eval Minimizer::evaluate(const Vec& x, Vec& g, double& loss) {
   if (opt_.cancelled && opt_.cancelled()) return Eval::Cancelled;
   g.setZero();
-  loss = f_(x, g);
+  try {
+    loss = f_(x, g);
+  } catch (const CancelledError&) {  // cancelled inside the evaluation (nst/cancel.h): discard it
+    return Eval::Cancelled;
+  }
   ++evaluations_;
   if (g.size() != n_)
     throw std::invalid_argument("lbfgs_minimize: the objective resized the gradient to " +

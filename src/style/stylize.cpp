@@ -1,5 +1,6 @@
 #include "nst/style/stylize.h"
 
+#include "nst/cancel.h"
 #include "nst/model/preprocess.h"
 #include "nst/optim/adam.h"
 #include "nst/style/color.h"
@@ -218,6 +219,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     };
 
     const int iterations = last ? settings.iterations : settings.scale_iterations;
+    const CancelScope cancel_inside_evaluations(callbacks.interrupt);  // nst/cancel.h
     if (settings.optimizer == Optimizer::Adam) {
       adam.max_iterations = iterations;
       adam.scale.resize(x.size());

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nst {
@@ -56,6 +57,8 @@ Image resize_image(const Image& img, int width, int height);
 // Resizes so that the longer side is `longest`, keeping the aspect ratio; the other side is
 // rounded to nearest and at least 1. Throws std::invalid_argument if longest < 1.
 Image resize_longest_side(const Image& img, int longest);
+// The (width, height) resize_longest_side gives a width x height image.
+std::pair<int, int> longest_side_size(int width, int height, int longest);
 
 struct SaveOptions {
   int jpeg_quality = 95;   // 1..100, for JPEG and (lossy) WebP

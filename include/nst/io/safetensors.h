@@ -45,4 +45,9 @@ struct WeightsFile {
 // dimension is a programming error: std::invalid_argument.
 WeightsFile load_safetensors(const std::string& path, const std::vector<TensorRequest>& wanted);
 
+// The same from a buffer holding a whole safetensors file (not copied, only read during the
+// call); `name` stands for the path in messages.
+WeightsFile load_safetensors(const unsigned char* bytes, size_t size, const std::string& name,
+                             const std::vector<TensorRequest>& wanted);
+
 }  // namespace nst

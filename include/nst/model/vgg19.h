@@ -68,5 +68,8 @@ const Network& weights_network(const std::string& path);
 // ../shared/weights/README.md); throws WeightsError naming the file and the network.
 Vgg<float> load_vgg(const std::string& path);
 inline Vgg<float> load_vgg19(const std::string& path) { return load_vgg(path); }
+// The same from a buffer holding the whole file (read during the call only); `name` is used in
+// messages.
+Vgg<float> load_vgg(const unsigned char* bytes, size_t size, const std::string& name);
 
 }  // namespace nst

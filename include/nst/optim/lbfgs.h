@@ -82,7 +82,8 @@ enum class LbfgsStop {
                      ///< bit-identical for 10 iterations
   ToleranceGrad,     ///< max|g| <= tolerance_grad
   ToleranceChange,   ///< |loss change| or max|step| < tolerance_change
-  Cancelled,         ///< options.cancelled() returned true, or on_iteration returned false
+  Cancelled,         ///< options.cancelled() returned true, on_iteration returned false, or the
+                     ///< objective threw CancelledError (nst/cancel.h; that evaluation is discarded)
 };
 const char* to_string(LbfgsStop stop);
 

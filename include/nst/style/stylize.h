@@ -34,6 +34,10 @@ struct StylizeCallbacks {
   std::function<bool()> cancelled;
   // Saving and resuming the run's state (style/stylize_state.h); off by default.
   StylizeCheckpointing checkpointing;
+  // Checked inside each evaluation, between the network's layers (nst/cancel.h): true abandons
+  // the evaluation in progress and stops the run as `cancelled` does. Called often: keep it
+  // cheap (an atomic load).
+  std::function<bool()> interrupt;
 };
 
 struct StylizeResult {
