@@ -2,6 +2,7 @@
 
 #include "nst/io/regular_file.h"
 #include "nst/kernels/kernel_set.h"
+#include "nst/nst.h"
 
 #include <CLI/CLI.hpp>
 
@@ -131,7 +132,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
                "with L-BFGS (or Adam) so that its VGG19 (or VGG16) features match the content and its Gram\n"
                "matrices the style. The network is the one the --weights file holds.",
                "nst"};
-  app.set_version_flag("--version", std::string("nst 0.1.0, kernels: ") +
+  app.set_version_flag("--version", std::string("nst " NST_VERSION_STRING ", kernels: ") +
                                          kernels::kernel_set_name(kernels::active_kernel_set()));
   StylizeSettings& settings = opt.settings;
   GatysConfig& loss = settings.loss;
