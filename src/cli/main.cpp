@@ -1,5 +1,6 @@
 // nst: stylize an image from the command line. See README.md for the options.
 #include "cli/checkpointing.h"
+#include "cli/batch.h"
 #include "cli/loss_log.h"
 #include "cli/options.h"
 #include "cli/progress.h"
@@ -17,6 +18,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <memory>
 #include <new>
@@ -53,6 +55,52 @@ void install_signal_handlers() {
 struct MemoryLimitError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// Inside a catch: the exit code and one-line message for the exception being handled.
+int exit_code_of_current_exception(std::string& message) {
+  try {
+    throw;
+  } catch (const UsageError& e) {
+    message = e.what();
+    return kExitUsage;
+  } catch (const InputError& e) {
+    message = e.what();
+    return kExitNoInput;
+  } catch (const OutputPathError& e) {
+    message = e.what();
+    return kExitCantCreat;
+  } catch (const OutputExistsError& e) {
+    message = std::string(e.what()) + "; pass --overwrite to replace it";
+    return kExitCantCreat;
+  } catch (const OutputError& e) {
+    message = e.what();
+    return kExitCantCreat;
+  } catch (const ImageError& e) {
+    message = e.what();
+    return kExitDataErr;
+  } catch (const WeightsError& e) {
+    message = e.what();
+    return kExitDataErr;
+  } catch (const CheckpointError& e) {
+    message = e.what();
+    return kExitDataErr;
+  } catch (const MemoryLimitError& e) {
+    message = e.what();
+    return kExitOsErr;
+  } catch (const std::bad_alloc&) {
+    message = "out of memory";
+    return kExitOsErr;
+  } catch (const SettingsError& e) {
+    message = describe(e);
+    return kExitUsage;
+  } catch (const std::exception& e) {  // another std::invalid_argument here is a bug, not a bad option
+    message = std::string("internal error: ") + e.what();
+    return kExitSoftware;
+  } catch (...) {
+    message = "internal error: unknown exception";
+    return kExitSoftware;
+  }
+}
 
 int fail(int code, const std::string& message) {
   std::fprintf(stderr, "nst: %s\n", message.c_str());
@@ -210,31 +258,27 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     return fail(kExitUsage, std::string(e.what()) + " (see nst --help)");
   }
+  if (opt.shard_auto) {  // --shard auto/N: the scheduler's index (Slurm job array, Kubernetes Indexed Job)
+    const char* slurm = std::getenv("SLURM_ARRAY_TASK_ID");
+    const char* slurm_min = std::getenv("SLURM_ARRAY_TASK_MIN");
+    const char* k8s = std::getenv("JOB_COMPLETION_INDEX");
+    const char* text = slurm ? slurm : k8s;
+    char* end = nullptr;
+    const long v = text ? std::strtol(text, &end, 10) - (slurm && slurm_min ? std::atol(slurm_min) : 0) : -1;
+    if (!text || *end != '\0' || v < 0 || v >= opt.shard_count)
+      return fail(kExitUsage, std::string("--shard auto/") + std::to_string(opt.shard_count) + ": " +
+                                  (text ? "index " + std::string(text) + " is out of range"
+                                        : "neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set"));
+    opt.shard_index = static_cast<int>(v);
+  }
   try {
+    if (opt.batch)
+      return run_batch(opt, [] { return g_stop_signal != 0; }, exit_code_of_current_exception,
+                       [] { return g_stop_signal == SIGTERM ? int{kExitSigTerm} : int{kExitSigInt}; });
     return run(opt);
-  } catch (const UsageError& e) {
-    return fail(kExitUsage, e.what());
-  } catch (const InputError& e) {
-    return fail(kExitNoInput, e.what());
-  } catch (const OutputPathError& e) {
-    return fail(kExitCantCreat, e.what());
-  } catch (const OutputExistsError& e) {
-    return fail(kExitCantCreat, std::string(e.what()) + "; pass --overwrite to replace it");
-  } catch (const OutputError& e) {
-    return fail(kExitCantCreat, e.what());
-  } catch (const ImageError& e) {
-    return fail(kExitDataErr, e.what());
-  } catch (const WeightsError& e) {
-    return fail(kExitDataErr, e.what());
-  } catch (const CheckpointError& e) {
-    return fail(kExitDataErr, e.what());
-  } catch (const MemoryLimitError& e) {
-    return fail(kExitOsErr, e.what());
-  } catch (const std::bad_alloc&) {
-    return fail(kExitOsErr, "out of memory");
-  } catch (const SettingsError& e) {
-    return fail(kExitUsage, describe(e));
-  } catch (const std::exception& e) {  // another std::invalid_argument here is a bug, not a bad option
-    return fail(kExitSoftware, std::string("internal error: ") + e.what());
+  } catch (...) {
+    std::string message;
+    const int code = exit_code_of_current_exception(message);
+    return fail(code, message);
   }
 }

@@ -244,8 +244,22 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
                  "Refuse a run whose estimated peak memory exceeds this many bytes (suffixes K, M, G, T; "
                  "0: no limit; default: the machine's available memory)");
 
+  std::string shard;
+  app.add_flag("--batch", opt.batch,
+               "Batch mode (also `nst batch ...`): --content is a directory or a list file, --output a directory");
+  app.add_flag("--skip-existing", opt.skip_existing, "Batch: skip outputs already made with the same settings");
+  app.add_flag("--keep-going", opt.keep_going, "Batch: after a failed input, go on with the others");
+  app.add_option("--shard", shard, "Batch: I/N takes inputs I, I+N, ... of the sorted list; auto/N takes I from "
+                                   "$SLURM_ARRAY_TASK_ID or $JOB_COMPLETION_INDEX");
+  app.add_option("--events", opt.events, "Batch: write JSON Lines events to this file (appended), or - for stdout");
+
+  opt.args = args;
   std::vector<std::string> rev(args.rbegin(), args.rend());
   if (!rev.empty()) rev.pop_back();  // program name
+  if (!rev.empty() && rev.back() == "batch") {  // `nst batch ...`
+    rev.pop_back();
+    rev.push_back("--batch");
+  }
   try {
     app.parse(rev);
   } catch (const CLI::CallForHelp&) {
@@ -312,11 +326,18 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   require(app.count("--resume") == 0 || !opt.resume.empty(), "--resume: empty file name");
   if (app.count("--time-limit") > 0) opt.time_limit = parse_duration("--time-limit", time_limit);
 
-  const std::string ext = lower_extension(opt.output);
-  require(ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp",
-          "--output " + opt.output + ": unsupported format (use .png, .jpg, .jpeg or .webp)");
   require(opt.bit_depth == 8 || opt.bit_depth == 16, "--bit-depth must be 8 or 16, got " + std::to_string(opt.bit_depth));
-  require(opt.bit_depth == 8 || ext == ".png", "--bit-depth 16 needs a .png --output (JPEG and WebP store 8 bits)");
+  if (!opt.batch) {
+    const std::string ext = lower_extension(opt.output);
+    require(ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp",
+            "--output " + opt.output + ": unsupported format (use .png, .jpg, .jpeg or .webp)");
+    require(opt.bit_depth == 8 || ext == ".png", "--bit-depth 16 needs a .png --output (JPEG and WebP store 8 bits)");
+    require(shard.empty() && opt.events.empty() && !opt.skip_existing && !opt.keep_going,
+            "--shard, --events, --skip-existing and --keep-going need batch mode (nst batch)");
+  } else {
+    require(opt.save_every == 0 && opt.loss_log.empty(), "--save-every and --loss-log are not available in batch mode");
+  }
+  if (!shard.empty()) parse_shard(shard, opt);
   if (!opt.loss_log.empty()) require(lower_extension(opt.loss_log) == ".csv", "--loss-log " + opt.loss_log + ": must end in .csv");
 
   opt.weights = !weights.empty() ? weights : (env_weights && *env_weights ? env_weights : "weights/vgg19.safetensors");
@@ -392,6 +413,21 @@ void check_paths(const Options& opt) {
     if (opt.loss_log == opt.output || same_file(opt.loss_log, opt.output))
       throw OutputPathError(opt.loss_log + ": loss log and output are the same file");
   }
+}
+
+void parse_shard(const std::string& text, Options& opt) {
+  const std::string bad = "--shard: \"" + text + "\" is not I/N or auto/N (0 <= I < N)";
+  const size_t slash = text.find('/');
+  if (slash == std::string::npos) throw UsageError(bad);
+  const std::string index = text.substr(0, slash), count = text.substr(slash + 1);
+  auto number = [&](const std::string& s) {
+    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) throw UsageError(bad);
+    return std::stoi(s);
+  };
+  opt.shard_count = number(count);
+  opt.shard_auto = index == "auto";
+  opt.shard_index = opt.shard_auto ? 0 : number(index);
+  if (opt.shard_count < 1 || opt.shard_index >= opt.shard_count) throw UsageError(bad);
 }
 
 int64_t parse_byte_size(const std::string& option, const std::string& text) {

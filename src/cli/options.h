@@ -63,6 +63,15 @@ struct Options {
   std::string resume;        // --resume: the checkpoint to continue from
   double time_limit = -1;   // seconds; < 0: none. Stop at the first iteration boundary after it
   StylizeSettings settings;
+  // Batch mode (`nst batch` or --batch; cli/batch.h): --content is a directory or a list file,
+  // --output a directory.
+  bool batch = false;
+  bool skip_existing = false;
+  bool keep_going = false;
+  int shard_index = 0, shard_count = 1;
+  bool shard_auto = false;  // --shard auto/N: main.cpp reads the index from the scheduler's variable
+  std::string events;       // --events FILE, or "-" for stdout
+  std::vector<std::string> args;  // the command line as given (for the batch settings record)
 };
 
 // Parses argv (args[0] is the program name). Throws UsageError; returns false after printing
@@ -77,6 +86,9 @@ std::string describe(const SettingsError& e);
 // created (OutputPathError): directory exists and is writable, not an input, not an existing
 // file without --overwrite.
 void check_paths(const Options& opt);
+
+// --shard "I/N" or "auto/N" into opt.shard_index/shard_count/shard_auto; throws UsageError.
+void parse_shard(const std::string& text, Options& opt);
 
 // "8G", "512M", "1.5GiB", "100000" -> bytes (K, M, G, T are powers of 1024; an optional "B" or
 // "iB" may follow). Throws UsageError naming `option` for anything else, negative or > 2^62.
