@@ -36,9 +36,6 @@ nst_status run(nst_job* job, const nst_image* content_c, const nst_image* styles
   const nst::capi::RunSettings rs = nst::capi::convert_settings(settings_c);
   if (style_count < 1) throw std::invalid_argument("nst_job_run: style_count must be >= 1, got " + std::to_string(style_count));
   if (!styles_c) throw std::invalid_argument("nst_job_run: styles is null");
-  if (!rs.stylize.style_blend.empty() && rs.stylize.style_blend.size() != static_cast<size_t>(style_count))
-    throw std::invalid_argument("nst_settings: style_blend: " + std::to_string(rs.stylize.style_blend.size()) +
-                                " weights for " + std::to_string(style_count) + " style images");
 
   nst::Image content = nst::capi::image_from_c(content_c, "content");
   std::vector<nst::Image> styles;

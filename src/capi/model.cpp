@@ -42,14 +42,14 @@ nst_status nst_model_load_file(const char* path, int abi_version, nst_model** ou
     struct stat st {};
     if (::stat(path, &st) != 0 || (S_ISREG(st.st_mode) && ::access(path, R_OK) != 0))
       throw nst::capi::IoError(std::string(path) + ": cannot read the weights file: " + std::strerror(errno));
-    return nst::load_vgg19(path);
+    return nst::load_vgg(path);
   });
 }
 
 nst_status nst_model_load_memory(const void* data, size_t size, int abi_version, nst_model** out) {
   return load(abi_version, out, "nst_model_load_memory", [&] {
     if (!data) throw std::invalid_argument("nst_model_load_memory: data is null");
-    return nst::load_vgg19(static_cast<const unsigned char*>(data), size, "weights buffer");
+    return nst::load_vgg(static_cast<const unsigned char*>(data), size, "weights buffer");
   });
 }
 

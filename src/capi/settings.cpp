@@ -3,6 +3,7 @@
 #include "capi/internal.h"
 
 #include "nst/style/memory_estimate.h"
+#include "nst/style/settings.h"
 
 #include <algorithm>
 #include <cmath>
@@ -35,13 +36,6 @@ std::vector<std::string> split_layers(const char* field, const char* text) {
       item += s[i];
     }
   }
-  for (const std::string& l : out) {
-    try {
-      vgg19_layer_index(l);
-    } catch (const std::invalid_argument& e) {
-      require(false, std::string(field) + ": " + e.what());
-    }
-  }
   return out;
 }
 
@@ -49,7 +43,6 @@ std::vector<double> numbers(const char* field, const double* values, int32_t cou
   require(count >= 0, std::string(field) + "_count is negative");
   require(values || count == 0, std::string(field) + " is null but its count is " + std::to_string(count));
   std::vector<double> out(values, values + count);
-  for (double v : out) require(std::isfinite(v) && v >= 0, std::string(field) + ": values must be finite and >= 0");
   return out;
 }
 
@@ -69,18 +62,11 @@ RunSettings convert_settings(const nst_settings* in) {
   s.loss.content_weight = c.content_weight;
   s.loss.style_weight = c.style_weight;
   s.loss.tv_weight = c.tv_weight;
-  for (double w : {c.content_weight, c.style_weight, c.tv_weight})
-    require(std::isfinite(w) && w >= 0, "content_weight, style_weight and tv_weight must be finite and >= 0");
   if (c.content_layers) s.loss.content_layers = *c.content_layers ? split_layers("content_layers", c.content_layers)
                                                                   : std::vector<std::string>{};
   if (c.style_layers) s.loss.style_layers = *c.style_layers ? split_layers("style_layers", c.style_layers)
                                                             : std::vector<std::string>{};
-  require(!s.loss.content_layers.empty() || !s.loss.style_layers.empty(),
-          "content_layers and style_layers are both empty");
   s.loss.style_layer_weights = numbers("style_layer_weights", c.style_layer_weights, c.style_layer_weight_count);
-  require(s.loss.style_layer_weights.empty() || s.loss.style_layer_weights.size() == s.loss.style_layers.size(),
-          "style_layer_weights: " + std::to_string(s.loss.style_layer_weights.size()) + " weights for " +
-              std::to_string(s.loss.style_layers.size()) + " style layers");
   s.style_blend = numbers("style_blend", c.style_blend, c.style_blend_count);
   require(c.pooling == NST_POOLING_MAX || c.pooling == NST_POOLING_AVG, "pooling must be NST_POOLING_MAX or _AVG");
   s.loss.pooling = c.pooling == NST_POOLING_MAX ? Pooling::Max : Pooling::Avg;
@@ -95,8 +81,6 @@ RunSettings convert_settings(const nst_settings* in) {
     default: require(false, "init must be NST_INIT_RANDOM, _CONTENT or _IMAGE, got " + std::to_string(c.init));
   }
   s.seed = c.seed;
-  require(c.iterations >= 1, "iterations must be >= 1, got " + std::to_string(c.iterations));
-  require(c.lbfgs_history >= 1, "lbfgs_history must be >= 1, got " + std::to_string(c.lbfgs_history));
   s.lbfgs_history = c.lbfgs_history;
   require(c.lbfgs_precision == NST_LBFGS_HALF || c.lbfgs_precision == NST_LBFGS_FLOAT,
           "lbfgs_precision must be NST_LBFGS_HALF or _FLOAT");
@@ -106,6 +90,15 @@ RunSettings convert_settings(const nst_settings* in) {
   require(std::isfinite(c.style_scale) && c.style_scale > 0, "style_scale must be finite and > 0");
   require(c.threads >= 0 && c.threads <= 1024, "threads must be in 0..1024, got " + std::to_string(c.threads));
   require(c.max_memory >= 0, "max_memory must be >= 0");
+  // The library's one check of the values (nst/style/settings.h); its field names are the C ones
+  // without the "loss." prefix.
+  try {
+    validate(s, vgg19_network(), -1);
+  } catch (const SettingsError& e) {
+    std::string field = e.field();
+    if (field.rfind("loss.", 0) == 0) field.erase(0, 5);
+    require(false, field + ": " + e.reason());
+  }
   r.size = c.size;
   r.style_scale = c.style_scale;
   r.threads = c.threads;
