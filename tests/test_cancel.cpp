@@ -102,7 +102,7 @@ TEST_CASE("lbfgs: a CancelledError from inside an evaluation stops with Cancelle
 
 TEST_CASE("stylize: interrupt stops a run inside an evaluation, between layers, with the best image so far") {
   const Vgg19<float> net = tiny_net(3);
-  const Image content = random_image(24, 16, 1), style = random_image(16, 16, 2);
+  const Image content = random_image(32, 24, 1), style = random_image(32, 32, 2);
   StylizeSettings s;
   s.iterations = 50;
   s.loss.content_layers = {"relu4_2"};
@@ -130,8 +130,8 @@ TEST_CASE("stylize: interrupt stops a run inside an evaluation, between layers, 
   CHECK(r.optimizer.evaluations == 3);
   CHECK(iterations == 3);
   CHECK(std::isfinite(r.optimizer.best_loss));
-  CHECK(r.image.width == 24);
-  CHECK(r.image.height == 16);
+  CHECK(r.image.width == 32);
+  CHECK(r.image.height == 24);
   // Checked many times per evaluation (every layer of forward, every node of backward).
   CHECK(inside_at_evaluation_4 > 3 * 20);
 }
