@@ -28,7 +28,9 @@ ABI_VERSION = 1  # NST_ABI_VERSION of the header this module mirrors
 OK, CANCELLED = 0, 1
 
 _POOLING = {"max": 0, "avg": 1}
-_INIT = {"random": 0, "content": 1, "image": 2}
+_INIT = {"random": 0, "content": 1, "image": 2, "style": 3}
+_OPTIMIZER = {"lbfgs": 0, "adam": 1}
+_COLOR_MATCH = {"none": 0, "pca": 1, "cholesky": 2, "symmetric": 3}
 _LBFGS_PRECISION = {"half": 0, "float": 1}
 
 
@@ -70,6 +72,16 @@ class _Settings(ctypes.Structure):
         ("style_scale", ctypes.c_double),
         ("threads", ctypes.c_int32),
         ("max_memory", ctypes.c_int64),
+        ("optimizer", ctypes.c_int32),
+        ("learning_rate", ctypes.c_double),
+        ("normalize_gradients", ctypes.c_int32),
+        ("original_colors", ctypes.c_int32),
+        ("color_match", ctypes.c_int32),
+        ("start_size", ctypes.c_int32),
+        ("scale_iterations", ctypes.c_int32),
+        ("style_mask_count", ctypes.c_int32),
+        ("style_masks", ctypes.POINTER(_Image)),
+        ("time_limit", ctypes.c_double),
     ]
 
 
@@ -198,8 +210,21 @@ def _settings(options, keep):
                 keep.extend([img, arr])
                 s.init = _INIT["image"]
                 s.init_image = ctypes.pointer(img)
-        elif key == "line_search":
-            s.line_search = 1 if value else 0
+        elif key in ("line_search", "normalize_gradients", "original_colors"):
+            setattr(s, key, 1 if value else 0)
+        elif key == "optimizer":
+            s.optimizer = _OPTIMIZER[value]
+        elif key == "color_match":
+            s.color_match = _COLOR_MATCH[value]
+        elif key == "style_masks":
+            masks = (_Image * max(1, len(value)))()
+            for i, m in enumerate(value):
+                img, arr = _image(m, f"style_masks[{i}]")
+                masks[i] = img
+                keep.append(arr)
+            keep.append(masks)
+            s.style_masks = ctypes.cast(masks, ctypes.POINTER(_Image))
+            s.style_mask_count = len(value)
         elif key in dict(_Settings._fields_) and key != "struct_size":
             setattr(s, key, value)
         else:
@@ -298,8 +323,11 @@ class Job:
         """Stylizes content (H, W, 3) uint8 in the style of the arrays in styles. Settings are the
         nst command's options with underscores: iterations, size, style_scale, content_weight,
         style_weight, tv_weight, content_layers, style_layers, style_layer_weights, style_blend,
-        pooling ("max"/"avg"), init ("random"/"content"/an array), seed, lbfgs_history,
-        lbfgs_precision ("half"/"float"), line_search, threads, max_memory. progress(p) is
+        pooling ("max"/"avg"), init ("random"/"content"/"style"/an array), seed, optimizer
+        ("lbfgs"/"adam"), learning_rate, lbfgs_history, lbfgs_precision ("half"/"float"),
+        line_search, normalize_gradients, original_colors, color_match ("none"/"pca"/
+        "cholesky"/"symmetric"), start_size, scale_iterations, style_masks (arrays), threads,
+        max_memory, time_limit. progress(p) is
         called after every iteration; returning True stops the run. Raises NstError."""
         lib = _lib()
         keep = []

@@ -124,8 +124,10 @@ NST_API void nst_model_free(nst_model* model);
 /* ---- Settings ---------------------------------------------------------------------------- */
 
 enum { NST_POOLING_MAX = 0, NST_POOLING_AVG = 1 };
-enum { NST_INIT_RANDOM = 0, NST_INIT_CONTENT = 1, NST_INIT_IMAGE = 2 };
+enum { NST_INIT_RANDOM = 0, NST_INIT_CONTENT = 1, NST_INIT_IMAGE = 2, NST_INIT_STYLE = 3 };
 enum { NST_LBFGS_HALF = 0, NST_LBFGS_FLOAT = 1 };
+enum { NST_OPTIMIZER_LBFGS = 0, NST_OPTIMIZER_ADAM = 1 };
+enum { NST_COLOR_MATCH_NONE = 0, NST_COLOR_MATCH_PCA = 1, NST_COLOR_MATCH_CHOLESKY = 2, NST_COLOR_MATCH_SYMMETRIC = 3 };
 
 /* Every control of a run. Fill with nst_settings_default(), then change what you need. New
  * fields are only ever appended; struct_size (set by nst_settings_default to the size you
@@ -145,7 +147,7 @@ typedef struct nst_settings {
   const double* style_blend;      /* --style-blend: one per style image (null: equal) */
   int32_t style_blend_count;
   int32_t pooling;                /* --pooling: NST_POOLING_MAX (default) or NST_POOLING_AVG */
-  int32_t init;                   /* --init: NST_INIT_RANDOM (default), _CONTENT or _IMAGE */
+  int32_t init;                   /* --init: NST_INIT_RANDOM (default), _CONTENT, _STYLE or _IMAGE */
   const nst_image* init_image;    /* NST_INIT_IMAGE: resized to the content's size */
   uint64_t seed;                  /* --seed of the random initial image (0) */
   int32_t lbfgs_history;          /* --lbfgs-history (100) */
@@ -158,6 +160,19 @@ typedef struct nst_settings {
   int32_t threads;                /* --threads: worker threads of this run (0: OpenMP's default) */
   int64_t max_memory;             /* --max-memory in bytes: refuse a run estimated to need more
                                      (NST_MEMORY_LIMIT). 0 (default): no limit */
+  /* Appended after the first fields (the struct_size mechanism; still NST_ABI_VERSION 1). */
+  int32_t optimizer;              /* --optimizer: NST_OPTIMIZER_LBFGS (default) or _ADAM */
+  double learning_rate;           /* --learning-rate: Adam's step in 0..255 pixel units (10) */
+  int32_t normalize_gradients;    /* --normalize-gradients: nonzero to divide each term's gradient
+                                     by its L1 norm (not with line_search) */
+  int32_t original_colors;        /* --original-colors: nonzero keeps the content's colours */
+  int32_t color_match;            /* --color-match: NST_COLOR_MATCH_NONE (default), _PCA, ... */
+  int32_t start_size;             /* --start-size: multi-scale from this longest side (0: one scale) */
+  int32_t scale_iterations;       /* --scale-iterations: at each scale but the last (200) */
+  int32_t style_mask_count;       /* --style-mask: 0, or one mask per style image */
+  const nst_image* style_masks;   /* the masks (white: that style applies), any size; borrowed */
+  double time_limit;              /* --time-limit in seconds: stop at the first iteration boundary
+                                     after it, with the best image so far (NST_OK). <= 0: none */
 } nst_settings;
 
 NST_API void nst_settings_default(nst_settings* settings);

@@ -30,6 +30,7 @@ struct nst_job {
   nst_run_info info{};
   std::string stop_reason;
   const std::function<nst::Image()>* current = nullptr;  // set only during the progress callback
+  bool time_up = false;  // the last run stopped at nst_settings.time_limit
 };
 static_assert(ATOMIC_INT_LOCK_FREE == 2, "nst_job_cancel needs a lock-free atomic int");
 
@@ -62,6 +63,7 @@ struct RunSettings {
   double style_scale = 1.0;
   int threads = 0;
   int64_t max_memory = 0;
+  double time_limit = 0;  // seconds; <= 0: none
 };
 // The caller's settings (of any struct_size this library knows) over the defaults. Throws
 // std::invalid_argument naming the field.

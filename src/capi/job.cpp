@@ -68,7 +68,14 @@ nst_status run(nst_job* job, const nst_image* content_c, const nst_image* styles
   nst::StylizeCallbacks callbacks;
   callbacks.cancelled = [job] { return job->cancel.load(std::memory_order_relaxed) != 0; };
   callbacks.interrupt = callbacks.cancelled;
-  callbacks.on_iteration = [job, &content](const nst::StylizeProgress& p, const std::function<nst::Image()>& image) {
+  const double time_limit = rs.time_limit;
+  callbacks.on_iteration = [job, &content, started, time_limit](const nst::StylizeProgress& p,
+                                                                const std::function<nst::Image()>& image) {
+    if (time_limit > 0 && p.iteration < p.iterations &&
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= time_limit) {
+      job->time_up = true;  // stop at this iteration boundary with the best image so far
+      return false;
+    }
     if (!job->progress) return true;
     nst_progress c{};
     c.struct_size = sizeof c;
@@ -95,7 +102,8 @@ nst_status run(nst_job* job, const nst_image* content_c, const nst_image* styles
   job->info.iterations = r.iterations;
   job->info.evaluations = r.evaluations;
   job->info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  const bool cancelled = r.stop == nst::LbfgsStop::Cancelled;
+  const bool cancelled = r.stop == nst::LbfgsStop::Cancelled && !job->time_up;
+  if (job->time_up) job->stop_reason = "time-limit";
   if (!std::isfinite(r.best_loss)) {
     if (cancelled) return job_fail(job, NST_CANCELLED, "cancelled before the first evaluation finished; no output");
     return job_fail(job, NST_NOT_FINITE, "no finite image was ever computed (" + r.message + ")");
@@ -106,7 +114,7 @@ nst_status run(nst_job* job, const nst_image* content_c, const nst_image* styles
   job->info.loss_content = result.best.content;
   job->info.loss_style = result.best.style;
   job->info.loss_tv = result.best.tv;
-  if (r.stop != nst::LbfgsStop::MaxIterations && !cancelled)
+  if (r.stop != nst::LbfgsStop::MaxIterations && r.stop != nst::LbfgsStop::Cancelled)
     log(job, NST_LOG_WARNING, "stopped after " + std::to_string(r.iterations) + " iterations: " + r.message);
   log(job, NST_LOG_INFO,
       "done: " + std::to_string(r.iterations) + " iterations, " + std::to_string(r.evaluations) + " evaluations, loss " +
@@ -166,6 +174,7 @@ nst_status nst_job_run(nst_job* job, const nst_image* content, const nst_image* 
         std::numeric_limits<double>::quiet_NaN();
     job->stop_reason.clear();
     job->current = nullptr;
+    job->time_up = false;
     st = run(job, content, styles, style_count, settings);
     if (st == NST_OK) nst::capi::clear_last_error();
   } catch (...) {

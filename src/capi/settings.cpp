@@ -73,12 +73,13 @@ RunSettings convert_settings(const nst_settings* in) {
   switch (c.init) {
     case NST_INIT_RANDOM: s.init = InitMode::Random; break;
     case NST_INIT_CONTENT: s.init = InitMode::Content; break;
+    case NST_INIT_STYLE: s.init = InitMode::Style; break;
     case NST_INIT_IMAGE:
       s.init = InitMode::Image;
       require(c.init_image != nullptr, "init is NST_INIT_IMAGE but init_image is null");
       s.init_image = image_from_c(c.init_image, "init_image");
       break;
-    default: require(false, "init must be NST_INIT_RANDOM, _CONTENT or _IMAGE, got " + std::to_string(c.init));
+    default: require(false, "init must be NST_INIT_RANDOM, _CONTENT, _STYLE or _IMAGE, got " + std::to_string(c.init));
   }
   s.seed = c.seed;
   s.lbfgs_history = c.lbfgs_history;
@@ -90,6 +91,27 @@ RunSettings convert_settings(const nst_settings* in) {
   require(std::isfinite(c.style_scale) && c.style_scale > 0, "style_scale must be finite and > 0");
   require(c.threads >= 0 && c.threads <= 1024, "threads must be in 0..1024, got " + std::to_string(c.threads));
   require(c.max_memory >= 0, "max_memory must be >= 0");
+  require(c.optimizer == NST_OPTIMIZER_LBFGS || c.optimizer == NST_OPTIMIZER_ADAM,
+          "optimizer must be NST_OPTIMIZER_LBFGS or _ADAM");
+  s.optimizer = c.optimizer == NST_OPTIMIZER_LBFGS ? Optimizer::Lbfgs : Optimizer::Adam;
+  s.learning_rate = c.learning_rate;
+  s.loss.normalize_gradients = c.normalize_gradients != 0;
+  s.original_colors = c.original_colors != 0;
+  switch (c.color_match) {
+    case NST_COLOR_MATCH_NONE: s.color_match = ColorMatch::None; break;
+    case NST_COLOR_MATCH_PCA: s.color_match = ColorMatch::Pca; break;
+    case NST_COLOR_MATCH_CHOLESKY: s.color_match = ColorMatch::Cholesky; break;
+    case NST_COLOR_MATCH_SYMMETRIC: s.color_match = ColorMatch::Symmetric; break;
+    default: require(false, "color_match must be one of NST_COLOR_MATCH_*, got " + std::to_string(c.color_match));
+  }
+  s.start_size = c.start_size;
+  s.scale_iterations = c.scale_iterations;
+  require(c.style_mask_count >= 0 && (c.style_masks || c.style_mask_count == 0),
+          "style_masks is null but style_mask_count is " + std::to_string(c.style_mask_count));
+  for (int32_t i = 0; i < c.style_mask_count; ++i)
+    s.style_masks.push_back(image_from_c(&c.style_masks[i], ("style_masks[" + std::to_string(i) + "]").c_str()));
+  require(std::isfinite(c.time_limit), "time_limit must be finite");
+  r.time_limit = c.time_limit;
   // The library's one check of the values (nst/style/settings.h); its field names are the C ones
   // without the "loss." prefix.
   try {
@@ -174,6 +196,16 @@ void nst_settings_default(nst_settings* s) {
   s->style_scale = 1.0;
   s->threads = 0;
   s->max_memory = 0;
+  s->optimizer = d.optimizer == nst::Optimizer::Lbfgs ? NST_OPTIMIZER_LBFGS : NST_OPTIMIZER_ADAM;
+  s->learning_rate = d.learning_rate;
+  s->normalize_gradients = d.loss.normalize_gradients ? 1 : 0;
+  s->original_colors = d.original_colors ? 1 : 0;
+  s->color_match = NST_COLOR_MATCH_NONE;
+  s->start_size = d.start_size;
+  s->scale_iterations = d.scale_iterations;
+  s->style_mask_count = 0;
+  s->style_masks = nullptr;
+  s->time_limit = 0;
 }
 
 nst_status nst_estimate_memory(const nst_settings* settings, int32_t content_width, int32_t content_height,

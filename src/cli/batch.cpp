@@ -253,11 +253,15 @@ int run_batch(const Options& opt, const std::function<bool()>& stop,
     base.init_image = load_image(opt.init, limits);
     add_file(shared, opt.init);
   }
+  for (size_t i = 0; i < opt.style_masks.size(); ++i) {
+    base.style_masks[i] = load_image(opt.style_masks[i], limits);
+    add_file(shared, opt.style_masks[i]);
+  }
   if (::stat(opt.weights.c_str(), &st) == 0) {
     shared.add(std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
                std::to_string(st.st_mtim.tv_nsec));
   }
-  const Vgg19<float> net = load_vgg19(opt.weights);
+  const Vgg<float> net = load_vgg(opt.weights);
   std::fprintf(stderr, "nst: batch of %zu input%s (shard %d/%d: %zu), %d iterations each, %d threads, weights %s\n",
                all.size(), all.size() == 1 ? "" : "s", opt.shard_index, opt.shard_count, mine.size(),
                opt.settings.iterations, current_thread_count(), opt.weights.c_str());

@@ -219,17 +219,19 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     };
 
     const int iterations = last ? settings.iterations : settings.scale_iterations;
-    const CancelScope cancel_inside_evaluations(callbacks.interrupt);  // nst/cancel.h
-    if (settings.optimizer == Optimizer::Adam) {
-      adam.max_iterations = iterations;
-      adam.scale.resize(x.size());
-      const int64_t plane = shape[2] * shape[3];
-      for (int c = 0; c < 3; ++c) adam.scale.segment(c * plane, plane).setConstant(pixels_per_input_unit(pre, c));
-      result.optimizer = adam_minimize(objective, x, adam, on_iteration);
-    } else {
-      lbfgs.max_iterations = iterations;
-      result.optimizer = lbfgs_minimize(objective, x, lbfgs, on_iteration, lck);
-      if (final_state.iteration > 0) checkpoint(final_state);
+    {  // only the optimization checks inside evaluations; the final evaluation below must finish
+      const CancelScope cancel_inside_evaluations(callbacks.interrupt);  // nst/cancel.h
+      if (settings.optimizer == Optimizer::Adam) {
+        adam.max_iterations = iterations;
+        adam.scale.resize(x.size());
+        const int64_t plane = shape[2] * shape[3];
+        for (int c = 0; c < 3; ++c) adam.scale.segment(c * plane, plane).setConstant(pixels_per_input_unit(pre, c));
+        result.optimizer = adam_minimize(objective, x, adam, on_iteration);
+      } else {
+        lbfgs.max_iterations = iterations;
+        result.optimizer = lbfgs_minimize(objective, x, lbfgs, on_iteration, lck);
+        if (final_state.iteration > 0) checkpoint(final_state);
+      }
     }
     done += result.optimizer.iterations;
     evaluations += result.optimizer.evaluations;

@@ -8,6 +8,7 @@
 #include "nst/nst.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,6 +314,33 @@ int main(void) {
     CHECK(nst_job_run_info(job, &info) == NST_OK && strcmp(info.stop_reason, "cancelled") == 0);
     free(out);
     nst_job_set_progress(job, NULL, NULL);
+  }
+
+  /* An older caller (struct_size up to max_memory): the fields after it keep their defaults,
+   * whatever the bytes there; the same run gives the same image. */
+  small_settings(&s, 3);
+  s.struct_size = offsetof(nst_settings, max_memory) + sizeof s.max_memory;
+  s.optimizer = 77;
+  s.color_match = -5;
+  s.style_mask_count = 1000;
+  out = run_to_buffer(job, &s, &st);
+  CHECK(st == NST_OK && out && ref && memcmp(out, ref, W * H * 3) == 0);
+  free(out);
+  /* The appended fields are read when struct_size covers them. */
+  CHECK(nst_job_run(job, NULL, NULL, 1, &s) != NST_OK);
+  small_settings(&s, 2);
+  s.color_match = -5;
+  {
+    nst_image c = content_image(), sty = style_image();
+    nst_run_info info;
+    CHECK(nst_job_run(job, &c, &sty, 1, &s) == NST_INVALID_ARGUMENT);
+    CHECK(strstr(nst_job_error(job), "color_match") != NULL);
+    small_settings(&s, 2);
+    s.optimizer = NST_OPTIMIZER_ADAM;
+    CHECK(nst_job_run(job, &c, &sty, 1, &s) == NST_OK);
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    CHECK(nst_job_run_info(job, &info) == NST_OK && info.iterations == 2);
   }
 
   /* A cancel before the run: NST_CANCELLED at once, no output; the next run is not affected. */
