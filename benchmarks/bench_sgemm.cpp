@@ -14,11 +14,16 @@
 // Run it pinned to one core: taskset -c 1 ./bench_sgemm [--reps 7] [--ns 128,256,1024]
 //   [--strides 0,4096 (0: G = n)] [--batch-ns 256,1024] [--min-ms 2] [--only fwd|bwd]
 //   [--kernels avx512|avx2|portable (default: the best this CPU runs)]
+// Where BLIS is installed (Debian libblis-openmp-dev) it is timed on the same single calls too.
 #include "nst/kernels/kernel_set.h"
 #include "nst/kernels/sgemm.h"
 #include "nst/tensor.h"
 
 #include <Eigen/Core>
+
+#ifdef NST_BENCH_BLIS
+#include <blis.h>
+#endif
 
 #include <algorithm>
 #include <ctime>
@@ -261,8 +266,48 @@ int main(int argc, char** argv) {
     std::printf("geometric mean speedup over Eigen (36 positions): %.3f (%d cases); "
                 "total time %.1f ms vs %.1f ms: %.3fx\n",
                 std::exp(log_ratio36 / cases36), cases36, total_n * 1e3, total_e * 1e3, total_e / total_n);
+#ifdef NST_BENCH_BLIS
+  // The same single calls through BLIS (bli_sgemm with general strides, one thread), checked
+  // against Eigen like ours.
+  bli_thread_set_num_threads(1);
+  std::printf("\nBLIS %s, 1 thread, against nst (single calls, G = n)\n", bli_info_get_version_str());
+  std::printf("%-4s %5s %5s %5s | %9s %9s | %7s %7s | %6s\n", "dir", "M", "K", "n", "nst us", "blis us", "nst GF",
+              "blis GF", "nst/blis speed");
+  for (bool bwd : {false, true}) {
+    if ((o.only == "fwd" && bwd) || (o.only == "bwd" && !bwd)) continue;
+    for (auto [Co, Ci] : layers) {
+      const int64_t M = bwd ? Ci : Co, K = bwd ? Co : Ci;
+      for (int64_t n : o.ns) {
+        const int64_t G = n;
+        Vec U(static_cast<size_t>(M * K)), V(static_cast<size_t>(K * G)), c1(static_cast<size_t>(M * G)), c2(c1.size());
+        fill(U, rng);
+        fill(V, rng);
+        float one = 1, zero = 0;
+        auto blis = [&] {
+          // A (M x K): forward U row-major (rs K, cs 1); backward Uᵀ (rs 1, cs M).
+          bli_sgemm(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, M, n, K, &one, U.data(), bwd ? 1 : K, bwd ? M : 1, V.data(),
+                    G, 1, &zero, c1.data(), G, 1);
+        };
+        blis();
+        nst_gemm(bwd, M, n, K, U.data(), V.data(), G, c2.data());
+        if (!(rel_diff(c2.data(), c1.data(), M, n, G) < 1e-5)) {
+          std::fprintf(stderr, "MISMATCH blis %s M=%lld K=%lld n=%lld\n", bwd ? "bwd" : "fwd", static_cast<long long>(M),
+                       static_cast<long long>(K), static_cast<long long>(n));
+          ok = false;
+          continue;
+        }
+        const double tn = median_time([&] { nst_gemm(bwd, M, n, K, U.data(), V.data(), G, c2.data()); }, o);
+        const double tb = median_time(blis, o);
+        const double flop = 2.0 * static_cast<double>(M * n * K);
+        std::printf("%-4s %5lld %5lld %5lld | %9.1f %9.1f | %7.1f %7.1f | %6.2f\n", bwd ? "bwd" : "fwd",
+                    static_cast<long long>(M), static_cast<long long>(K), static_cast<long long>(n), tn * 1e6,
+                    tb * 1e6, flop / tn * 1e-9, flop / tb * 1e-9, tb / tn);
+      }
+    }
+  }
+#endif
   if (!ok) {
-    std::fprintf(stderr, "sgemm disagrees with Eigen\n");
+    std::fprintf(stderr, "sgemm disagrees with Eigen (or BLIS with it)\n");
     return 1;
   }
   return 0;
