@@ -133,7 +133,8 @@ void random_shapes(Gemm f, uint64_t seed) {
                       {150, 70, 300, 2, 3, 3},      {5, 1030, 9, 2, 0, 0}};
   for (const S& s : shapes) check_accuracy(f, make(s.M, s.N, s.K, s.layout, s.eb, s.ec, rng));
   // Gram-like: G rows (m x n) = F rows · Fᵀ, K = H·W long (several kc blocks), B transposed.
-  const S gram[] = {{32, 64, 1100, 0, 3, 0}, {13, 45, 600, 0, 0, 2}, {7, 33, 257, 0, 1, 1}};
+  // The last: 1x1 feature maps (K = H·W = 1), where B's row and column strides are both 1.
+  const S gram[] = {{32, 64, 1100, 0, 3, 0}, {13, 45, 600, 0, 0, 2}, {7, 33, 257, 0, 1, 1}, {5, 9, 1, 0, 0, 0}};
   for (const S& s : gram) check_accuracy(f, make(s.M, s.N, s.K, s.layout, s.eb, s.ec, rng, true));
 }
 

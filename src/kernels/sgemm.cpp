@@ -14,7 +14,9 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_rs, int64_
   if (M < 0 || N < 0 || K < 0)
     throw std::invalid_argument("sgemm: negative size M=" + std::to_string(M) +
                                 " N=" + std::to_string(N) + " K=" + std::to_string(K));
-  if ((K > 0 && b_cs == 1 && b_rs < N) || (M > 0 && ldc < N))
+  // (With one row of B, K = 1, its row stride is never used: a Gram matrix of 1x1 feature maps
+  // passes b_rs = b_cs = 1.)
+  if ((K > 1 && b_cs == 1 && b_rs < N) || (M > 0 && ldc < N))
     throw std::invalid_argument("sgemm: row stride shorter than N=" + std::to_string(N) +
                                 " (b_rs=" + std::to_string(b_rs) + " ldc=" + std::to_string(ldc) + ")");
   if (M == 0 || N == 0) return;
