@@ -22,7 +22,7 @@ install(FILES include/nst/nst.h DESTINATION include/nst)
 
 # What a program linking libnst.a needs besides it: the system libraries nst_core links (append
 # here when nst_core links another one).
-set(NST_STATIC_DEPS ${STB_LIBRARIES} gomp pthread stdc++ m)
+set(NST_STATIC_DEPS ${STB_LIBRARIES} png jpeg ${WEBP_LIBRARIES} gomp pthread stdc++ m)
 list(TRANSFORM NST_STATIC_DEPS PREPEND "-l" OUTPUT_VARIABLE NST_STATIC_LIBS)
 list(JOIN NST_STATIC_LIBS " " NST_STATIC_LIBS)
 set(NST_CMAKE_DIR lib/cmake/nst)
