@@ -541,6 +541,17 @@ TEST_CASE("nst binary: output problems exit 73, existing files unchanged") {
   CHECK(read_all(s.out) == "precious");
 }
 
+TEST_CASE("nst binary: an image whose short side ends below the layers' minimum is a usage error naming --size") {
+  if (!have_shared({kRealWeights})) return;
+  Scene s;  // content 40x30: at --size 16 it is 16x12, and relu5_1 needs 16 pixels per side
+  const Verdict v = run_nst({"--content", s.content, "--style", s.style, "--output", s.out, "--size", "16",
+                             "--iterations", "1", "--weights", kRealWeights});
+  // (Found only once the images are resized, after the start-up line: the last line says it.)
+  CHECK(v.exit.code == kExitUsage);
+  CHECK(contains(v.exit.err, "\nnst: --size: content image is 16x12; the chosen layers need at least 16 pixels per side\n"));
+  CHECK_FALSE(exists(s.out));
+}
+
 TEST_CASE("nst binary: a malformed weights file exits 65 naming the file; nothing written") {
   Scene s;
   const std::string bad = s.dir.path("bad.safetensors");

@@ -111,6 +111,7 @@ const std::map<std::string, std::string>& flag_of_field() {
       {"loss.normalize_gradients", "--normalize-gradients"},
       {"init", "--init"},
       {"start_size", "--start-size"},
+      {"size", "--size"},
       {"scale_iterations", "--scale-iterations"},
       {"style_masks", "--style-mask"},
       {"clamp", "--clamp"},

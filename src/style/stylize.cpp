@@ -77,7 +77,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   const int64_t min_side = net.network->min_side(layers);
   auto check_size = [&](int w, int h, const char* what, int scale) {
     if (w < min_side || h < min_side)
-      throw std::invalid_argument(std::string(what) + " image is " + std::to_string(w) + "x" + std::to_string(h) +
+      throw SettingsError("size", std::string(what) + " image is " + std::to_string(w) + "x" + std::to_string(h) +
                                   (sizes.size() > 1 ? " at the scale " + std::to_string(scale) : std::string()) +
                                   "; the chosen layers need at least " + std::to_string(min_side) +
                                   " pixels per side");
