@@ -165,7 +165,7 @@ def torch_child(args):
     blas = sorted({line.split()[-1] for line in open("/proc/self/maps") if "blas" in line and "/" in line})
     print(f"@blas {','.join(os.path.basename(b) for b in blas) or 'none-found'} "
           f"{os.path.dirname(blas[0]) if blas else '-'} coretype={os.environ.get('OPENBLAS_CORETYPE', 'auto')} "
-          f"mkldnn={int(torch.backends.mkldnn.is_enabled())}", flush=True)
+          f"mkldnn={int(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)}", flush=True)
     return 0
 
 
