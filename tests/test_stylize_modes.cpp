@@ -153,3 +153,21 @@ TEST_CASE("relative loss scale: the same image with features scaled by a; classi
     }
   }
 }
+
+TEST_CASE("relative loss scale: an all-zero target is a settings error naming loss.loss_scale") {
+  // A network whose first convolution and every bias are zero has all-zero features: nothing to
+  // divide by. The error is the settings' (the CLI maps it to --loss-scale, exit 64), not an
+  // internal one; the classic scale runs.
+  const Vgg<float> zero = scaled_net(tiny_net(4), 0.0f);
+  StylizeSettings s = small_settings();
+  s.iterations = 2;
+  CHECK_NOTHROW(stylize(zero, random_image(24, 24, 2), {random_image(24, 24, 3)}, s));
+  use_relative_scale(s.loss);
+  try {
+    stylize(zero, random_image(24, 24, 2), {random_image(24, 24, 3)}, s);
+    FAIL("no error");
+  } catch (const SettingsError& e) {
+    CHECK(e.field() == "loss.loss_scale");
+    CHECK(std::string(e.reason()).find("all zero") != std::string::npos);
+  }
+}

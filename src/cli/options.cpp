@@ -115,6 +115,7 @@ const std::map<std::string, std::string>& flag_of_field() {
       {"scale_iterations", "--scale-iterations"},
       {"style_masks", "--style-mask"},
       {"clamp", "--clamp"},
+      {"loss.loss_scale", "--loss-scale"},
   };
   return m;
 }

@@ -137,8 +137,8 @@ GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::
   auto relative_factor = [&](const Tensor<T>& target, const std::string& layer) {
     const double norm = squared_norm(target);
     if (!(norm > 0))
-      throw std::invalid_argument("relative loss scale: the target of layer " + layer +
-                                  " is all zero (a black image?); use the classic loss scale");
+      throw SettingsError("loss.loss_scale", "relative: the target of layer " + layer +
+                                                 " is all zero (a black image?); use the classic loss scale");
     return static_cast<double>(target.numel()) / norm;
   };
   for (size_t l = 0; l < config_.content_layers.size(); ++l)
