@@ -25,7 +25,7 @@ for pair in $pairs; do
     end=$(date +%s)
     line=$(grep "nst: wrote" "$name.log")
     opt=$(sed -E 's/.*\(loss ([^:]+):.*/\1/' <<< "$line")
-    saved=$(sed -E 's/.*8 bits: loss ([^:]+): content ([^,]+), style ([^,]+),.*/\1 \3 \2/' <<< "$line")
+    saved=$(sed -E 's/.*[0-9]+ bits: loss ([^:]+): content ([^,]+), style ([^,]+),.*/\1 \3 \2/' <<< "$line")
     read -r st sst sct <<< "$saved"
     echo "| $c | $s | $mode | $opt | $st | $sst | $sct | $((end - start)) |"
   done

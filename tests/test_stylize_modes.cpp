@@ -3,7 +3,9 @@
 // mode's exact convolutions really replace Winograd in the forward pass.
 #include <doctest/doctest.h>
 
+#include "support/temp_dir.h"
 #include "support/tiny_net.h"
+#include "nst/io/image.h"
 #include "nst/model/preprocess.h"
 #include "nst/style/stylize.h"
 
@@ -57,20 +59,30 @@ TEST_CASE("clamp: every evaluated image stays in 0..255; without it the pixels l
   CHECK(clamped_run.best.total < clamped_run.optimizer.best_loss * 1.000001);
 }
 
-TEST_CASE("the result reports the loss of the image as saved: clamped and rounded to 8 bits") {
+TEST_CASE("the result reports the loss of the image as saved: clamped and rounded to 8 or 16 bits") {
   const Vgg<float> net = tiny_net(2);
-  StylizeSettings s = small_settings();
-  StylizeResult r;
-  pixel_range(net, s, r);
-  Image saved = r.image;
-  for (float& v : saved.rgb) v = std::floor(std::min(255.0f, std::max(0.0f, v)) + 0.5f);
   const GatysLoss<float> loss(net, image_to_input(random_image(24, 24, 2), net.preprocess),
-                              {image_to_input(random_image(24, 24, 3), net.preprocess)}, {}, s.loss);
-  const LossTerms expect = loss.evaluate(image_to_input(saved, net.preprocess), nullptr);
-  MESSAGE("optimizer's loss " << r.best.total << ", saved image's " << r.saved.total);
-  CHECK(r.saved.total == expect.total);
-  CHECK(r.saved.style == expect.style);
-  CHECK(r.saved.total != r.best.total);
+                              {image_to_input(random_image(24, 24, 3), net.preprocess)}, {}, small_settings().loss);
+  for (const int bits : {8, 16}) {
+    CAPTURE(bits);
+    StylizeSettings s = small_settings();
+    s.saved_bit_depth = bits;
+    StylizeResult r;
+    pixel_range(net, s, r);
+    // What a PNG of that depth holds, read back: 8 bits v rounded; 16 bits round(v·257)/257.
+    TempDir dir;
+    const std::string png = dir.path("saved.png");
+    save_image(r.image, png, {95, true, bits});
+    const Image saved = load_image(png);
+    const LossTerms expect = loss.evaluate(image_to_input(saved, net.preprocess), nullptr);
+    MESSAGE("optimizer's loss " << r.best.total << ", saved image's " << r.saved.total);
+    CHECK(r.saved.total == expect.total);
+    CHECK(r.saved.style == expect.style);
+    CHECK(r.saved.total != r.best.total);
+  }
+  StylizeSettings bad = small_settings();
+  bad.saved_bit_depth = 12;
+  CHECK_THROWS_AS(stylize(net, random_image(24, 24, 2), {random_image(24, 24, 3)}, bad), SettingsError);
 }
 
 TEST_CASE("reference mode: exact convolutions replace Winograd (float-noise apart, not bit-identical)") {

@@ -223,10 +223,10 @@ int run(const Options& opt) {
   save(result.image, opt.output, opt.overwrite);
   if (log) log->append(loss_log_saved_row(result.saved, last_seconds));  // what was written, after the optimizer's rows
   std::fprintf(stderr,
-               "nst: wrote %s (loss %.4e: content %.4e, style %.4e, tv %.4e; as saved in 8 bits: loss %.4e: "
+               "nst: wrote %s (loss %.4e: content %.4e, style %.4e, tv %.4e; as saved in %d bits: loss %.4e: "
                "content %.4e, style %.4e, tv %.4e)\n",
                opt.output.c_str(), result.best.total, result.best.content, result.best.style, result.best.tv,
-               result.saved.total, result.saved.content, result.saved.style, result.saved.tv);
+               settings.saved_bit_depth, result.saved.total, result.saved.content, result.saved.style, result.saved.tv);
   if (settings.optimizer == Optimizer::Lbfgs)
     std::fprintf(stderr, "nst: L-BFGS made %d iterations, %d evaluations (%d history resets, %d pairs skipped)\n",
                  r.iterations, r.evaluations, r.resets, r.skipped_pairs);

@@ -329,6 +329,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   if (app.count("--time-limit") > 0) opt.time_limit = parse_duration("--time-limit", time_limit);
 
   require(opt.bit_depth == 8 || opt.bit_depth == 16, "--bit-depth must be 8 or 16, got " + std::to_string(opt.bit_depth));
+  opt.settings.saved_bit_depth = opt.bit_depth;
   if (!opt.batch) {
     const std::string ext = lower_extension(opt.output);
     require(ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp",

@@ -37,6 +37,8 @@ void validate(const StylizeSettings& s, const Network& network, int64_t style_co
   validate(s.loss, network, "loss.");
   validate_style_blend(s.style_blend, style_count, "style_blend");
   if (s.iterations < 1) throw SettingsError("iterations", "must be >= 1, got " + std::to_string(s.iterations));
+  if (s.saved_bit_depth != 8 && s.saved_bit_depth != 16)
+    throw SettingsError("saved_bit_depth", "must be 8 or 16, got " + std::to_string(s.saved_bit_depth));
   if (s.lbfgs_history < 1)
     throw SettingsError("lbfgs_history", "must be >= 1, got " + std::to_string(s.lbfgs_history));
   if (!std::isfinite(s.learning_rate) || !(s.learning_rate > 0)) {

@@ -240,9 +240,11 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     std::copy(x.data(), x.data() + x.size(), best.data());
     previous = input_to_image(best, pre);
     result.best = loss.evaluate(best, nullptr);
-    if (last) {  // the loss of the image as it will be written: clamped and rounded to 8 bits
+    if (last) {  // the loss of the image as it will be written: clamped and rounded to its bits
       Image saved = settings.original_colors ? keep_original_colors(previous, content) : previous;
-      for (float& v : saved.rgb) v = std::floor(std::min(255.0f, std::max(0.0f, v)) + 0.5f);
+      // 16 bits store v·257 rounded (io/image.h): the value read back is that / 257.
+      const float levels = settings.saved_bit_depth == 16 ? 257.0f : 1.0f;
+      for (float& v : saved.rgb) v = std::floor(std::min(255.0f, std::max(0.0f, v)) * levels + 0.5f) / levels;
       result.saved = loss.evaluate(image_to_input(saved, pre), nullptr);
     }
     // A stop by the user or a non-finite loss ends the ladder; a run that merely stopped making

@@ -41,6 +41,9 @@ struct StylizeSettings {
   // Keep every pixel inside 0..255 while optimizing (box-constrained L-BFGS, optim/lbfgs.h),
   // so the saved 8-bit image is what was optimized (up to rounding). Not with line_search.
   bool clamp = false;
+  // Bits per sample the result will be written with (8 or 16): StylizeResult::saved is the loss
+  // of the image rounded to them.
+  int saved_bit_depth = 8;
   InitMode init = InitMode::Random;  // Random: N(0, 0.001²) in preprocessed units (neural-style);
                                      // Style: the first style image resized to the content's size
   Image init_image;                  // InitMode::Image: resized to the content's size
