@@ -5,6 +5,7 @@
 #include "nst/optim/lbfgs.h"
 #include "nst/style/stylize.h"
 #include "nst/threads.h"
+#include "support/tiny_vgg.h"
 
 #include <cmath>
 #include <map>
@@ -12,40 +13,8 @@
 #include <thread>
 
 using namespace nst;
-
-namespace {
-
-const int kFeature[16] = {0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34};
-
-Vgg19<float> tiny_net(uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::map<std::string, Tensor<float>> m;
-  int64_t in = 3;
-  for (int i = 0; i < 16; ++i) {
-    const std::string base = "features." + std::to_string(kFeature[i]);
-    std::uniform_real_distribution<float> u(-0.3f, 0.3f);
-    Tensor<float> w({4, in, 3, 3}), b({4});
-    for (int64_t j = 0; j < w.numel(); ++j) w[j] = u(rng);
-    for (int64_t j = 0; j < b.numel(); ++j) b[j] = 0.05f;
-    m[base + ".weight"] = w;
-    m[base + ".bias"] = b;
-    in = 4;
-  }
-  return Vgg19<float>::from_tensors(m, Preprocess::Caffe);
-}
-
-Image random_image(int w, int h, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(0, 255);
-  Image img;
-  img.width = w;
-  img.height = h;
-  img.rgb.resize(static_cast<size_t>(w * h * 3));
-  for (float& v : img.rgb) v = std::round(u(rng));
-  return img;
-}
-
-}  // namespace
+using nst::testing::random_image;
+using nst::testing::tiny_vgg;
 
 TEST_CASE("cancellation_point throws only inside a scope whose check is true; scopes nest and are per thread") {
   CHECK_NOTHROW(cancellation_point());
@@ -101,7 +70,7 @@ TEST_CASE("lbfgs: a CancelledError from inside an evaluation stops with Cancelle
 }
 
 TEST_CASE("stylize: interrupt stops a run inside an evaluation, between layers, with the best image so far") {
-  const Vgg19<float> net = tiny_net(3);
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 3);
   const Image content = random_image(32, 24, 1), style = random_image(32, 32, 2);
   StylizeSettings s;
   s.iterations = 50;

@@ -7,7 +7,7 @@
 // test_lbfgs.cpp.)
 #include <doctest/doctest.h>
 
-#include "support/tiny_net.h"
+#include "support/tiny_vgg.h"
 #include "cli/options.h"
 #include "nst/io/image.h"
 #include "nst/style/stylize.h"
@@ -42,7 +42,7 @@ bool all_finite_pixels(const Image& img) {
 }  // namespace
 
 TEST_CASE("stylize: a non-finite loss appearing at evaluation 6 stops there and returns the best finite image") {
-  Vgg19<float> net = tiny_net(1);
+  Vgg<float> net = tiny_vgg<float>(vgg19_network(), 1);
   // A bias the test can poison while the run is going (the net holds it as const).
   auto bias = std::make_shared<Tensor<float>>(*net.convs[2].bias);
   net.convs[2].bias = bias;
@@ -84,7 +84,7 @@ TEST_CASE("stylize: a non-finite loss appearing at evaluation 6 stops there and 
 }
 
 TEST_CASE("stylize: NaN at the very first evaluation returns no finite loss; the caller must not write") {
-  Vgg19<float> net = tiny_net(4);
+  Vgg<float> net = tiny_vgg<float>(vgg19_network(), 4);
   StylizeSettings s;
   s.iterations = 10;
   s.loss.style_layers = {"relu1_1"};
@@ -107,7 +107,7 @@ TEST_CASE("stylize: NaN at the very first evaluation returns no finite loss; the
 }
 
 TEST_CASE("stylize: cancellation is checked before every evaluation and stops at once") {
-  const Vgg19<float> net = tiny_net(7);
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 7);
   const Image content = random_image(32, 32, 8), style = random_image(32, 32, 9);
   for (bool line_search : {false, true}) {
     for (int cancel_after : {0, 1, 4, 9}) {

@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "support/temp_dir.h"
-#include "support/tiny_net.h"
+#include "support/tiny_vgg.h"
 #include "nst/io/image.h"
 #include "nst/model/preprocess.h"
 #include "nst/style/stylize.h"
@@ -45,7 +45,7 @@ std::pair<float, float> pixel_range(const Vgg<float>& net, const StylizeSettings
 }  // namespace
 
 TEST_CASE("clamp: every evaluated image stays in 0..255; without it the pixels leave the range") {
-  const Vgg<float> net = tiny_net(1);
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 1);
   StylizeSettings s = small_settings();
   StylizeResult free_run, clamped_run;
   const auto [free_lo, free_hi] = pixel_range(net, s, free_run);
@@ -60,7 +60,7 @@ TEST_CASE("clamp: every evaluated image stays in 0..255; without it the pixels l
 }
 
 TEST_CASE("the result reports the loss of the image as saved: clamped and rounded to 8 or 16 bits") {
-  const Vgg<float> net = tiny_net(2);
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 2);
   const GatysLoss<float> loss(net, image_to_input(random_image(24, 24, 2), net.preprocess),
                               {image_to_input(random_image(24, 24, 3), net.preprocess)}, {}, small_settings().loss);
   for (const int bits : {8, 16}) {
@@ -86,7 +86,7 @@ TEST_CASE("the result reports the loss of the image as saved: clamped and rounde
 }
 
 TEST_CASE("reference mode: exact convolutions replace Winograd (float-noise apart, not bit-identical)") {
-  const Vgg<float> net = tiny_net(3);
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 3);
   StylizeSettings s = small_settings();
   s.iterations = 1;
   StylizeResult fast, exact;
@@ -141,7 +141,7 @@ TEST_CASE("relative loss scale: the same image with features scaled by a; classi
   // a = 1/64 scales every value exactly (a power of two): relative mode gives bit-identical
   // images. a = 1/50 rounds differently at every step; after 10 iterations the images still
   // agree to a fraction of a pixel level, where classic mode's differ by several.
-  const Vgg<float> net = tiny_net(4);
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 4);
   const Image content = random_image(24, 24, 2), style = random_image(24, 24, 3);
   for (const float a : {1.0f / 64, 1.0f / 50}) {
     CAPTURE(a);
@@ -170,7 +170,7 @@ TEST_CASE("relative loss scale: an all-zero target is a settings error naming lo
   // A network whose first convolution and every bias are zero has all-zero features: nothing to
   // divide by. The error is the settings' (the CLI maps it to --loss-scale, exit 64), not an
   // internal one; the classic scale runs.
-  const Vgg<float> zero = scaled_net(tiny_net(4), 0.0f);
+  const Vgg<float> zero = scaled_net(tiny_vgg<float>(vgg19_network(), 4), 0.0f);
   StylizeSettings s = small_settings();
   s.iterations = 2;
   CHECK_NOTHROW(stylize(zero, random_image(24, 24, 2), {random_image(24, 24, 3)}, s));
