@@ -183,3 +183,43 @@ TEST_CASE("relative loss scale: an all-zero target is a settings error naming lo
     CHECK(std::string(e.reason()).find("all zero") != std::string::npos);
   }
 }
+
+TEST_CASE("time budget: shared among the scales, each runs at least one iteration; none changes nothing") {
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 5);
+  const Image content = random_image(48, 40, 6), style = random_image(32, 32, 7);
+  StylizeSettings s = small_settings();
+  s.iterations = 6;
+  s.start_size = 24;  // scales 24, 34, 48
+  s.scale_iterations = 4;
+  REQUIRE(scale_sizes(24, 48).size() == 3);
+  const StylizeResult plain = stylize(net, content, {style}, s);
+  CHECK_FALSE(plain.time_up);
+  CHECK(plain.optimizer.iterations == 4 + 4 + 6);
+  // A budget already spent: every scale stops after its first iteration, the ladder goes on.
+  std::vector<int> per_scale(3, 0);
+  StylizeCallbacks cb;
+  cb.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>&) {
+    ++per_scale[static_cast<size_t>(p.scale - 1)];
+    return true;
+  };
+  s.time_limit = 0;
+  const StylizeResult spent = stylize(net, content, {style}, s, cb);
+  CHECK(spent.time_up);
+  CHECK(per_scale == std::vector<int>{1, 1, 1});
+  CHECK(spent.optimizer.iterations == 3);
+  CHECK(spent.image.width == 48);
+  // A budget never reached: bit-identical to no budget.
+  s.time_limit = 3600;
+  const StylizeResult ample = stylize(net, content, {style}, s);
+  CHECK_FALSE(ample.time_up);
+  CHECK(ample.image.rgb == plain.image.rgb);
+  // The user's stop still ends the whole ladder, budget or not.
+  s.time_limit = 0;
+  int calls = 0;
+  cb.on_iteration = [&](const StylizeProgress&, const std::function<Image()>&) { return ++calls < 1; };
+  const StylizeResult stopped = stylize(net, content, {style}, s, cb);
+  CHECK(calls == 1);
+  CHECK_FALSE(stopped.time_up);
+  s.time_limit = std::nan("");
+  CHECK_THROWS_AS(stylize(net, content, {style}, s), SettingsError);
+}

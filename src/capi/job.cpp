@@ -5,6 +5,7 @@
 #include "nst/style/memory_estimate.h"
 #include "nst/threads.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -68,14 +69,7 @@ nst_status run(nst_job* job, const nst_image* content_c, const nst_image* styles
   nst::StylizeCallbacks callbacks;
   callbacks.cancelled = [job] { return job->cancel.load(std::memory_order_relaxed) != 0; };
   callbacks.interrupt = callbacks.cancelled;
-  const double time_limit = rs.time_limit;
-  callbacks.on_iteration = [job, &content, started, time_limit](const nst::StylizeProgress& p,
-                                                                const std::function<nst::Image()>& image) {
-    if (time_limit > 0 && p.iteration < p.iterations &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= time_limit) {
-      job->time_up = true;  // stop at this iteration boundary with the best image so far
-      return false;
-    }
+  callbacks.on_iteration = [job, &content](const nst::StylizeProgress& p, const std::function<nst::Image()>& image) {
     if (!job->progress) return true;
     nst_progress c{};
     c.struct_size = sizeof c;
@@ -95,7 +89,13 @@ nst_status run(nst_job* job, const nst_image* content_c, const nst_image* styles
     return stop == 0;
   };
   if (job->cancel.load() != 0) return job_fail(job, NST_CANCELLED, "cancelled before the run started");
-  const nst::StylizeResult result = nst::stylize(job->model->net, content, styles, rs.stylize, callbacks);
+  // time_limit counts from the job's start; stylize() shares what is left among the scales.
+  nst::StylizeSettings settings = rs.stylize;
+  if (rs.time_limit > 0)
+    settings.time_limit =
+        std::max(0.0, rs.time_limit - std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  const nst::StylizeResult result = nst::stylize(job->model->net, content, styles, settings, callbacks);
+  job->time_up = result.time_up;
 
   const nst::LbfgsResult& r = result.optimizer;
   job->stop_reason = nst::to_string(r.stop);

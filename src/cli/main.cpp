@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -180,7 +181,6 @@ int run(const Options& opt) {
   // The loss log grows a row per iteration as the run goes (cli/loss_log.h).
   std::unique_ptr<LossLog> log;
   if (!opt.loss_log.empty()) log = std::make_unique<LossLog>(opt.loss_log, checkpoints.log_text(), opt.overwrite);
-  bool time_up = false;
   // JPEG output cannot hold the content's alpha: say so once.
   bool told_alpha_dropped = false;
   const auto save = [&](const Image& img, const std::string& path, bool overwrite) {
@@ -200,13 +200,12 @@ int run(const Options& opt) {
     progress.update(p);
     if (opt.save_every > 0 && p.iteration % opt.save_every == 0)
       save(image(), numbered_path(opt.output, p.iteration, width), true);
-    if (opt.time_limit >= 0 && p.iteration < p.iterations &&
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= opt.time_limit) {
-      time_up = true;  // stop at this iteration boundary; the best image so far is the result
-      return false;
-    }
     return true;
   };
+  // --time-limit counts from start-up; stylize() shares what is left among the scales.
+  if (opt.time_limit >= 0)
+    settings.time_limit =
+        std::max(0.0, opt.time_limit - std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   const StylizeResult result = stylize(net, content, styles, settings, callbacks);
   progress.finish();
 
@@ -232,7 +231,7 @@ int run(const Options& opt) {
                  r.iterations, r.evaluations, r.resets, r.skipped_pairs);
   else
     std::fprintf(stderr, "nst: Adam made %d iterations, %d evaluations\n", r.iterations, r.evaluations);
-  if (time_up && !g_stop_signal)
+  if (result.time_up && !g_stop_signal)
     std::fprintf(stderr, "nst: --time-limit %s reached: stopped after %d of %d iterations\n",
                  format_duration(opt.time_limit).c_str(), r.iterations, total_iterations);
   if (g_stop_signal) {

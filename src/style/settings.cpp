@@ -41,6 +41,7 @@ void validate(const StylizeSettings& s, const Network& network, int64_t style_co
     throw SettingsError("saved_bit_depth", "must be 8 or 16, got " + std::to_string(s.saved_bit_depth));
   if (s.lbfgs_history < 1)
     throw SettingsError("lbfgs_history", "must be >= 1, got " + std::to_string(s.lbfgs_history));
+  if (std::isnan(s.time_limit)) throw SettingsError("time_limit", "must be a number of seconds, got NaN");
   if (!std::isfinite(s.learning_rate) || !(s.learning_rate > 0)) {
     std::ostringstream os;
     os << "must be finite and > 0, got " << s.learning_rate;

@@ -112,6 +112,23 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   if (settings.conv_algo != ConvAlgo::Auto) model.conv_algo = settings.conv_algo;
   const int total_iterations = settings.scale_iterations * static_cast<int>(sizes.size() - 1) + settings.iterations;
   const auto start = std::chrono::steady_clock::now();
+  // The time budget's deadline of each scale (settings.time_limit): cumulative shares in
+  // proportion to iterations x pixels.
+  std::vector<double> deadlines;
+  if (settings.time_limit >= 0) {
+    std::vector<double> cost;
+    double total_cost = 0;
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      const auto [w, h] = scaled_dims(content, sizes[k]);
+      cost.push_back(static_cast<double>(k + 1 == sizes.size() ? settings.iterations : settings.scale_iterations) *
+                     static_cast<double>(w) * static_cast<double>(h));
+      total_cost += cost.back();
+    }
+    double sum = 0;
+    for (double c : cost) deadlines.push_back(settings.time_limit * ((sum += c) / total_cost));
+    deadlines.back() = settings.time_limit;
+  }
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   // Checkpointing (style/stylize_state.h): L-BFGS at one scale only.
   const StylizeCheckpointing& ck = callbacks.checkpointing;
   if ((ck.resume || ck.save) && (sizes.size() > 1 || settings.optimizer != Optimizer::Lbfgs))
@@ -203,8 +220,11 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
       std::copy(gt.data(), gt.data() + gt.numel(), g.data());
       return lastterms.total;
     };
+    const int iterations = last ? settings.iterations : settings.scale_iterations;
+    bool scale_time_up = false, user_stop = false;
     const auto on_iteration = [&](const LbfgsIteration& it) {
-      if (!callbacks.on_iteration) return true;
+      if (!deadlines.empty() && it.iteration < iterations && elapsed() >= deadlines[k]) scale_time_up = true;
+      if (!callbacks.on_iteration) return !scale_time_up;
       StylizeProgress p;
       p.iteration = done + it.iteration;
       p.iterations = total_iterations;
@@ -215,10 +235,10 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
       p.terms = lastterms;  // each iteration makes exactly one evaluation before this call without a line search
       p.terms.total = it.loss;
       p.seconds = seconds();
-      return callbacks.on_iteration(p, [&] { return with_content_extras(input_to_image(xt, pre), content); });
+      user_stop = !callbacks.on_iteration(p, [&] { return with_content_extras(input_to_image(xt, pre), content); });
+      return !user_stop && !scale_time_up;
     };
 
-    const int iterations = last ? settings.iterations : settings.scale_iterations;
     {  // only the optimization checks inside evaluations; the final evaluation below must finish
       const CancelScope cancel_inside_evaluations(callbacks.interrupt);  // nst/cancel.h
       if (settings.optimizer == Optimizer::Adam) {
@@ -247,8 +267,12 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
       for (float& v : saved.rgb) v = std::floor(std::min(255.0f, std::max(0.0f, v)) * levels + 0.5f) / levels;
       result.saved = loss.evaluate(image_to_input(saved, pre), nullptr);
     }
-    // A stop by the user or a non-finite loss ends the ladder; a run that merely stopped making
-    // progress at a scale goes on to the next.
+    // A stop by the user or a non-finite loss ends the ladder; a scale that merely stopped making
+    // progress, or reached its deadline, goes on to the next.
+    if (scale_time_up && !user_stop) {
+      result.time_up = last;
+      if (!last) continue;
+    }
     if (result.optimizer.stop == LbfgsStop::Cancelled || result.optimizer.stop == LbfgsStop::NonFinite) break;
   }
   result.optimizer.iterations = done;

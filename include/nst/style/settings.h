@@ -55,6 +55,11 @@ struct StylizeSettings {
   // by √2 up to the content's longest side. scale_iterations: iterations at each scale but the last.
   int start_size = 0;
   int scale_iterations = 200;
+  // A time budget in seconds, counted from stylize()'s start (< 0: none). Each scale stops at
+  // the first iteration boundary after its deadline; with several scales the budget is shared
+  // in proportion to their planned cost (iterations x pixels), deadlines cumulative so that
+  // time a scale leaves unused goes to the next. Every scale runs at least one iteration.
+  double time_limit = -1;
   // One grayscale mask per style image (white: where that style applies), or none. Resized to
   // the content's size. An empty Image is a placeholder a front end fills in later.
   std::vector<Image> style_masks;

@@ -44,6 +44,7 @@ struct StylizeResult {
   Image image;        // the best finite image of the last scale run (at the content's size), with the content's
                       // alpha and ICC profile
   LossTerms best;     // its loss
+  bool time_up = false;  // the run stopped at settings.time_limit (at the last scale)
   LossTerms saved;    // the loss of `image` as saved: clamped to 0..255 and rounded to
                       // settings.saved_bit_depth bits
   // The last scale's optimizer result, with iterations and evaluations summed over all scales.
