@@ -172,7 +172,8 @@ typedef struct nst_settings {
   int32_t style_mask_count;       /* --style-mask: 0, or one mask per style image */
   const nst_image* style_masks;   /* the masks (white: that style applies), any size; borrowed */
   double time_limit;              /* --time-limit in seconds: stop at the first iteration boundary
-                                     after it, with the best image so far (NST_OK). <= 0: none */
+                                     after it, with the best image so far (NST_OK); with start_size,
+                                     shared among the scales by planned cost (see README). <= 0: none */
 } nst_settings;
 
 NST_API void nst_settings_default(nst_settings* settings);
