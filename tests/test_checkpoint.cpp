@@ -44,6 +44,9 @@ StylizeCheckpoint make_state(HistoryPrecision precision, int n = 97) {
   REQUIRE(c.optimizer.pairs() == 4);
   c.last = LossTerms{10.5, 1.25, 9, 0.25};
   c.seconds = 12.375;
+  c.scale = 2;
+  c.iterations_before = 400;
+  c.evaluations_before = 403;
   return c;
 }
 
@@ -96,6 +99,9 @@ TEST_CASE("written and read back: the same state, identity and log, float and ha
     CHECK(back.state.last.total == c.last.total);
     CHECK(back.state.last.tv == c.last.tv);
     CHECK(back.state.seconds == c.seconds);
+    CHECK(back.state.scale == 2);
+    CHECK(back.state.iterations_before == 400);
+    CHECK(back.state.evaluations_before == 403);
     CHECK(back.identity == kIdentity);
     CHECK(back.loss_log == kLog);
     CHECK_THROWS_AS(save_checkpoint(path, c, kIdentity, kLog, false), OutputError);  // exists

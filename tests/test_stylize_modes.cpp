@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <random>
 #include <string>
 #include <vector>
@@ -222,4 +223,53 @@ TEST_CASE("time budget: shared among the scales, each runs at least one iteratio
   CHECK_FALSE(stopped.time_up);
   s.time_limit = std::nan("");
   CHECK_THROWS_AS(stylize(net, content, {style}, s), SettingsError);
+}
+
+TEST_CASE("checkpoints of a multi-scale run: resumed from any of them, the same image and losses") {
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 8);
+  const Image content = random_image(48, 40, 9), style = random_image(32, 32, 10);
+  StylizeSettings s = small_settings();
+  s.iterations = 5;
+  s.start_size = 24;  // scales 24, 34, 48
+  s.scale_iterations = 4;
+  s.lbfgs_history = 3;
+  // The uninterrupted run, saving a state after every iteration and at each scale's end.
+  std::vector<StylizeCheckpoint> states;
+  std::map<int, double> losses;
+  StylizeCallbacks cb;
+  cb.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>&) {
+    losses[p.iteration] = p.terms.total;
+    return true;
+  };
+  cb.checkpointing.due = [](int) { return true; };
+  cb.checkpointing.save = [&](const StylizeCheckpoint& c) { states.push_back(c); };
+  const StylizeResult full = stylize(net, content, {style}, s, cb);
+  REQUIRE(full.optimizer.iterations == 13);
+  REQUIRE(states.size() == 13 + 3);
+  std::set<int> scales;
+  for (const StylizeCheckpoint& c : states) scales.insert(c.scale);
+  CHECK(scales == std::set<int>{0, 1, 2});
+  // Resumed from each: the rest of the losses and the final image, bit for bit.
+  for (size_t i = 0; i < states.size(); ++i) {
+    CAPTURE(i);
+    CAPTURE(states[i].scale);
+    CAPTURE(states[i].optimizer.iteration);
+    std::map<int, double> resumed_losses;
+    StylizeCallbacks rc;
+    rc.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>&) {
+      resumed_losses[p.iteration] = p.terms.total;
+      return true;
+    };
+    rc.checkpointing.resume = &states[i];
+    const StylizeResult r = stylize(net, content, {style}, s, rc);
+    CHECK(r.image.rgb == full.image.rgb);
+    CHECK(r.best.total == full.best.total);
+    CHECK(r.optimizer.iterations == full.optimizer.iterations);
+    CHECK(r.optimizer.evaluations == full.optimizer.evaluations);
+    for (const auto& [it, loss] : resumed_losses) CHECK(loss == losses.at(it));
+    // Every state but the last two (after the run's last report, and its end) has iterations left.
+    const bool at_end = states[i].scale == 2 && states[i].optimizer.iteration >= s.iterations;
+    CHECK(resumed_losses.empty() == at_end);
+    if (!at_end) CHECK(resumed_losses.rbegin()->first == 13);
+  }
 }

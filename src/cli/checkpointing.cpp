@@ -13,9 +13,9 @@ RunCheckpoints::RunCheckpoints(const Options& opt, StylizeSettings& settings, co
 void RunCheckpoints::start(const StylizeSettings& settings, const Image& content, const std::vector<Image>& styles,
                            const Vgg<float>& net, StylizeCallbacks& callbacks) {
   if (!resumed_ && opt_.checkpoint.empty()) return;
-  if (settings.optimizer != Optimizer::Lbfgs || scale_sizes(settings.start_size, opt_.size).size() > 1)
+  if (settings.optimizer != Optimizer::Lbfgs)
     throw UsageError(std::string(resumed_ ? "--resume" : "--checkpoint") +
-                     ": checkpoints are made with L-BFGS at one scale (not with --optimizer adam or --start-size)");
+                     ": checkpoints are made with L-BFGS (not with --optimizer adam)");
   identity_ = describe_run(settings, content, styles, net);
   if (resumed_) {
     const std::string diff = identity_difference(identity_, resumed_->identity);
@@ -23,7 +23,8 @@ void RunCheckpoints::start(const StylizeSettings& settings, const Image& content
       throw UsageError(opt_.resume + ": the checkpoint is of a different run (" + diff +
                        "); resume with the same settings and inputs");
     const int at = resumed_->state.optimizer.iteration;
-    if (at > settings.iterations)
+    const int scales = static_cast<int>(scale_sizes(settings.start_size, opt_.size).size());
+    if (resumed_->state.scale == scales - 1 && at > settings.iterations)
       throw UsageError(opt_.resume + ": the checkpoint is at iteration " + std::to_string(at) + "; pass --iterations " +
                        std::to_string(at) + " or more to continue it");
     callbacks.checkpointing.resume = &resumed_->state;

@@ -20,7 +20,10 @@ class RunCheckpoints {
   RunCheckpoints(const Options& opt, StylizeSettings& settings, const std::string& log_header);
 
   bool resuming() const { return resumed_ != nullptr; }
-  int resumed_iteration() const { return resumed_ ? resumed_->state.optimizer.iteration : 0; }
+  // Counted over all scales, as the progress lines and the loss log count.
+  int resumed_iteration() const {
+    return resumed_ ? resumed_->state.iterations_before + resumed_->state.optimizer.iteration : 0;
+  }
 
   // Before the run: refuses (UsageError) a checkpoint of another run or one already past
   // --iterations, and installs the resume state and the saving hooks in `callbacks`.

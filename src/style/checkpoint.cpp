@@ -17,7 +17,9 @@ namespace nst {
 namespace {
 
 constexpr const char* kFormat = "nst-checkpoint";
-constexpr const char* kVersion = "1";
+// Version 2 added the multi-scale position (scale, iterations_before, evaluations_before);
+// version 1 files (one scale) are still read.
+constexpr const char* kVersion = "2";
 constexpr int kMaxHistory = 1 << 20;  // far above any real --lbfgs-history; bounds what a file may claim
 
 std::string hex(double v) {
@@ -180,6 +182,9 @@ void save_checkpoint(const std::string& path, const StylizeCheckpoint& state,
   meta["rho"] = join_hex(st.rho);
   meta["last"] = join_hex({state.last.total, state.last.content, state.last.style, state.last.tv});
   meta["seconds"] = hex(state.seconds);
+  meta["scale"] = std::to_string(state.scale);
+  meta["iterations_before"] = std::to_string(state.iterations_before);
+  meta["evaluations_before"] = std::to_string(state.evaluations_before);
   meta["loss_log"] = loss_log;
   if (half) {
     std::vector<double> ss, sy;
@@ -250,8 +255,9 @@ CheckpointFile load_checkpoint(const std::string& path) {
   }
   const Meta m(path, std::move(metadata));
   if (m.text("format") != kFormat) m.fail("not an nst checkpoint (format \"" + m.text("format") + "\")");
-  if (m.text("version") != kVersion)
-    m.fail("checkpoint version " + m.text("version") + "; this nst reads version " + kVersion);
+  const bool v1 = m.text("version") == "1";
+  if (m.text("version") != kVersion && !v1)
+    m.fail("checkpoint version " + m.text("version") + "; this nst reads versions 1 and " + kVersion);
 
   CheckpointFile c;
   LbfgsState& st = c.state.optimizer;
@@ -279,6 +285,11 @@ CheckpointFile load_checkpoint(const std::string& path) {
   const std::vector<double> last = m.numbers("last", 4);
   c.state.last = LossTerms{last[0], last[1], last[2], last[3]};
   c.state.seconds = m.number("seconds");
+  if (!v1) {
+    c.state.scale = static_cast<int>(m.integer("scale", 0, 64));
+    c.state.iterations_before = static_cast<int>(m.integer("iterations_before", 0, INT32_MAX));
+    c.state.evaluations_before = static_cast<int>(m.integer("evaluations_before", 0, INT32_MAX));
+  }
   c.loss_log = m.text("loss_log");
   for (const auto& [key, value] : m.all())
     if (key.rfind("id.", 0) == 0) c.identity[key.substr(3)] = value;

@@ -129,10 +129,14 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     deadlines.back() = settings.time_limit;
   }
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  // Checkpointing (style/stylize_state.h): L-BFGS at one scale only.
+  // Checkpointing (style/stylize_state.h): L-BFGS, at any scale.
   const StylizeCheckpointing& ck = callbacks.checkpointing;
-  if ((ck.resume || ck.save) && (sizes.size() > 1 || settings.optimizer != Optimizer::Lbfgs))
-    throw std::invalid_argument("checkpointing needs L-BFGS at a single scale");
+  if ((ck.resume || ck.save) && settings.optimizer != Optimizer::Lbfgs)
+    throw std::invalid_argument("checkpointing needs L-BFGS");
+  const size_t first_scale = ck.resume ? static_cast<size_t>(std::max(0, ck.resume->scale)) : 0;
+  if (first_scale >= sizes.size())
+    throw std::invalid_argument("resume: the saved state is at scale " + std::to_string(first_scale + 1) + ", this run has " +
+                                std::to_string(sizes.size()));
   double seconds_before = 0;
   if (ck.resume) seconds_before = ck.resume->seconds;
   const auto seconds = [&] {
@@ -140,8 +144,10 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   };
   StylizeResult result;
   int done = 0, evaluations = 0;  // over finished scales
+  if (ck.resume) done = ck.resume->iterations_before, evaluations = ck.resume->evaluations_before;
   Image previous;                 // the previous scale's best image
-  for (size_t k = 0; k < sizes.size(); ++k) {
+  for (size_t k = first_scale; k < sizes.size(); ++k) {
+    const bool resuming = ck.resume && k == first_scale;  // this scale continues the saved state
     const int s = sizes[k];
     const bool last = k + 1 == sizes.size();
     const Image content_s = last ? content : resize_longest_side(content, s);
@@ -164,7 +170,9 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     }
 
     Tensor<float> x0;
-    if (k > 0) {
+    if (resuming) {
+      x0 = Tensor<float>(content_x.shape());  // replaced by the saved state below
+    } else if (k > 0) {
       x0 = image_to_input(clamped(resize_image(previous, content_s.width, content_s.height)), pre);
     } else {
       switch (settings.init) {
@@ -191,7 +199,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     Eigen::VectorXf x = Eigen::Map<const Eigen::VectorXf>(x0.data(), x0.numel());
     Tensor<float> xt(shape), gt(shape);
     LossTerms lastterms;
-    if (ck.resume) {  // a resumed run starts from the saved state
+    if (resuming) {  // a resumed run starts from the saved state
       if (ck.resume->optimizer.x.size() != x.size())
         throw std::invalid_argument("resume: the saved state has " + std::to_string(ck.resume->optimizer.x.size()) +
                                     " variables, this run " + std::to_string(x.size()));
@@ -201,15 +209,18 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     const auto checkpoint = [&](const LbfgsState& st) {
       StylizeCheckpoint c;
       c.optimizer = st;
+      c.scale = static_cast<int>(k);
+      c.iterations_before = done;
+      c.evaluations_before = evaluations;
       c.last = lastterms;
       c.seconds = seconds();
       ck.save(c);
     };
     LbfgsCheckpointing lck;
     LbfgsState final_state;
-    lck.resume = ck.resume ? &ck.resume->optimizer : nullptr;
+    lck.resume = resuming ? &ck.resume->optimizer : nullptr;
     if (ck.save) {
-      lck.due = ck.due;
+      if (ck.due) lck.due = [&](int iteration) { return ck.due(done + iteration); };
       lck.save = checkpoint;
       lck.final_state = &final_state;
     }
@@ -247,6 +258,19 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
         const int64_t plane = shape[2] * shape[3];
         for (int c = 0; c < 3; ++c) adam.scale.segment(c * plane, plane).setConstant(pixels_per_input_unit(pre, c));
         result.optimizer = adam_minimize(objective, x, adam, on_iteration);
+      } else if (resuming && ck.resume->optimizer.iteration > iterations) {
+        // The saved state is this scale's end (taken when its iterations ran out): what the
+        // minimizer returned then, without running it.
+        const LbfgsState& st = ck.resume->optimizer;
+        if (st.reported) throw std::invalid_argument("resume: the saved state is past this scale's iterations");
+        if (st.has_best) x = st.x_best;
+        result.optimizer = LbfgsResult{};
+        result.optimizer.stop = LbfgsStop::MaxIterations;
+        result.optimizer.iterations = st.iteration - 1;
+        result.optimizer.evaluations = st.evaluations;
+        result.optimizer.best_loss = st.has_best ? st.best_loss : st.loss;
+        result.optimizer.resets = st.resets;
+        result.optimizer.skipped_pairs = st.skipped_pairs;
       } else {
         lbfgs.max_iterations = iterations;
         result.optimizer = lbfgs_minimize(objective, x, lbfgs, on_iteration, lck);

@@ -11,7 +11,9 @@
 namespace nst {
 
 struct StylizeCheckpoint {
-  LbfgsState optimizer;
+  LbfgsState optimizer;  // of the scale below
+  int scale = 0;         // multi-scale: the 0-based scale the optimizer state belongs to
+  int iterations_before = 0, evaluations_before = 0;  // made at the scales before it
   LossTerms last;      // the terms of the latest evaluation (what the next report shows)
   double seconds = 0;  // optimization time spent up to this state, over all sessions
 };
@@ -19,8 +21,9 @@ struct StylizeCheckpoint {
 struct StylizeCheckpointing {
   // Continue this state (taken with the same settings and images) instead of starting afresh.
   const StylizeCheckpoint* resume = nullptr;
-  // save(state) is called after iteration k's report when due(k), and once at the end of a run
-  // stopped by its iteration count, a cancellation or on_iteration returning false.
+  // save(state) is called after iteration k's report when due(k) (k counted over all scales),
+  // and once at the end of each scale stopped by its iteration count, a cancellation or
+  // on_iteration returning false.
   std::function<bool(int iteration)> due;
   std::function<void(const StylizeCheckpoint&)> save;
 };
