@@ -158,8 +158,8 @@ int run(const Options& opt) {
                            format_bytes(max_memory) + "; lower --size or --lbfgs-history" +
                            (opt.max_memory < 0 ? " or set --max-memory" : " or raise --max-memory"));
   // (VGG19's estimate: an upper bound for VGG16.) The network the weights hold, from the header
-  // alone, decides which layer names exist.
-  validate(settings, weights_network(opt.weights), static_cast<int64_t>(styles.size()), opt.size);
+  // alone, decides which layer names exist and how small an image may be at each scale.
+  check_stylize_inputs(weights_network(opt.weights), content, styles, settings);
   const Vgg<float> net = load_vgg(opt.weights);
 
   std::fprintf(stderr,

@@ -32,7 +32,47 @@ Tensor<float> mask_tensor(const Image& mask, int width, int height) {
 
 int longest(const Image& img) { return std::max(img.width, img.height); }
 
+// An image's longest side, and its size, at the scale whose content side is s (final: the
+// content's side): resize_longest_side's rule.
+int side_at_scale(const Image& img, int s, int final_side) {
+  return static_cast<int>(std::max<long>(1, std::lround(static_cast<double>(longest(img)) * s / final_side)));
+}
+std::pair<int, int> dims_at_scale(const Image& img, int s, int final_side) {
+  const int64_t side = side_at_scale(img, s, final_side), m = longest(img);
+  return {static_cast<int>(std::max<int64_t>(1, (img.width * side + m / 2) / m)),
+          static_cast<int>(std::max<int64_t>(1, (img.height * side + m / 2) / m))};
+}
+
 }  // namespace
+
+void check_stylize_inputs(const Network& network, const Image& content, const std::vector<Image>& styles,
+                          const StylizeSettings& settings) {
+  const int final_side = longest(content);
+  validate(settings, network, static_cast<int64_t>(styles.size()), final_side);
+  const std::vector<int> sizes = scale_sizes(settings.start_size, final_side);
+  std::vector<std::string> layers = settings.loss.content_layers;
+  layers.insert(layers.end(), settings.loss.style_layers.begin(), settings.loss.style_layers.end());
+  const int64_t min_side = network.min_side(layers);
+  auto check_size = [&](int w, int h, const char* what, int scale) {
+    if (w < min_side || h < min_side)
+      throw SettingsError("size", std::string(what) + " image is " + std::to_string(w) + "x" + std::to_string(h) +
+                                  (sizes.size() > 1 ? " at the scale " + std::to_string(scale) : std::string()) +
+                                  "; the chosen layers need at least " + std::to_string(min_side) +
+                                  " pixels per side");
+  };
+  for (int s : sizes) {
+    const auto [cw, ch] = dims_at_scale(content, s, final_side);
+    check_size(cw, ch, "content", s);
+    for (const Image& st : styles) {
+      const auto [sw, sh] = dims_at_scale(st, s, final_side);
+      check_size(sw, sh, "style", s);
+    }
+  }
+  if (settings.init == InitMode::Image && settings.init_image.rgb.empty())
+    throw std::invalid_argument("init is image but init_image is empty");
+  for (const Image& m : settings.style_masks)
+    if (m.rgb.empty()) throw std::invalid_argument("a style mask is empty");
+}
 
 std::vector<int> scale_sizes(int start, int final_size) {
   std::vector<int> sizes;
@@ -57,7 +97,6 @@ static Image with_content_extras(Image img, const Image& content) {
 StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::vector<Image>& styles,
                       const StylizeSettings& settings, const StylizeCallbacks& callbacks) {
   const int final_side = longest(content);
-  validate(settings, *net.network, static_cast<int64_t>(styles.size()), final_side);
   LbfgsOptions lbfgs;
   lbfgs.history = settings.lbfgs_history;
   lbfgs.history_precision = settings.lbfgs_precision;
@@ -71,37 +110,10 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   adam.validate();
 
   // Every scale's images, checked before any network work.
+  check_stylize_inputs(*net.network, content, styles, settings);
   const std::vector<int> sizes = scale_sizes(settings.start_size, final_side);
-  std::vector<std::string> layers = settings.loss.content_layers;
-  layers.insert(layers.end(), settings.loss.style_layers.begin(), settings.loss.style_layers.end());
-  const int64_t min_side = net.network->min_side(layers);
-  auto check_size = [&](int w, int h, const char* what, int scale) {
-    if (w < min_side || h < min_side)
-      throw SettingsError("size", std::string(what) + " image is " + std::to_string(w) + "x" + std::to_string(h) +
-                                  (sizes.size() > 1 ? " at the scale " + std::to_string(scale) : std::string()) +
-                                  "; the chosen layers need at least " + std::to_string(min_side) +
-                                  " pixels per side");
-  };
-  auto scaled_side = [&](const Image& img, int s) {
-    return static_cast<int>(std::max<long>(1, std::lround(static_cast<double>(longest(img)) * s / final_side)));
-  };
-  auto scaled_dims = [&](const Image& img, int s) {  // resize_longest_side's rule
-    const int64_t side = scaled_side(img, s), m = longest(img);
-    return std::pair<int, int>(static_cast<int>(std::max<int64_t>(1, (img.width * side + m / 2) / m)),
-                               static_cast<int>(std::max<int64_t>(1, (img.height * side + m / 2) / m)));
-  };
-  for (int s : sizes) {
-    const auto [cw, ch] = scaled_dims(content, s);
-    check_size(cw, ch, "content", s);
-    for (const Image& st : styles) {
-      const auto [sw, sh] = scaled_dims(st, s);
-      check_size(sw, sh, "style", s);
-    }
-  }
-  if (settings.init == InitMode::Image && settings.init_image.rgb.empty())
-    throw std::invalid_argument("init is image but init_image is empty");
-  for (const Image& m : settings.style_masks)
-    if (m.rgb.empty()) throw std::invalid_argument("a style mask is empty");
+  auto scaled_side = [&](const Image& img, int s) { return side_at_scale(img, s, final_side); };
+  auto scaled_dims = [&](const Image& img, int s) { return dims_at_scale(img, s, final_side); };
 
   std::vector<Image> matched;
   for (const Image& st : styles) matched.push_back(match_colors(st, content, settings.color_match));

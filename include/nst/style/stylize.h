@@ -66,6 +66,12 @@ struct StylizeResult {
 StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::vector<Image>& styles,
                       const StylizeSettings& settings, const StylizeCallbacks& callbacks = {});
 
+// stylize()'s checks of its inputs, before any network work, for a front end to make before it
+// reads the weights (with the network the file holds): validate() and every scale's content
+// and style image large enough for the layers. Throws SettingsError or std::invalid_argument.
+void check_stylize_inputs(const Network& network, const Image& content, const std::vector<Image>& styles,
+                          const StylizeSettings& settings);
+
 // The multi-scale ladder: longest sides from start growing by √2 (rounded) while below final,
 // then final. start 0 (or >= final): {final}.
 std::vector<int> scale_sizes(int start, int final_size);
