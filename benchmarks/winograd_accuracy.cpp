@@ -17,8 +17,12 @@
 //     input transform runs in double (one rounding to float per value of V).
 // Errors: relative L2, ‖ŷ − y‖ / ‖y‖, and max |ŷ − y| / max |y| (the test's measure).
 //
-//   winograd_accuracy [--weights FILE] [--image FILE] [--size N] [--layers N] [--points FILE]
-//                     [--hp-input] [--seed S]
+// Then, end to end, the loss (nst's defaults: GatysLoss with GatysConfig{}) and its gradient at
+// the content image, with the style image, in float through the library (Winograd on each
+// kernel set, and im2col), against the same in double with im2col convolutions.
+//
+//   winograd_accuracy [--weights FILE] [--image FILE] [--style FILE] [--size N] [--layers N]
+//                     [--points FILE] [--hp-input] [--seed S] [--no-loss]
 #include "nst/io/image.h"
 #include "nst/kernels/conv.h"
 #include "nst/kernels/kernel_set.h"
@@ -26,6 +30,7 @@
 #include "nst/kernels/winograd.h"
 #include "nst/model/preprocess.h"
 #include "nst/model/vgg19.h"
+#include "nst/style/gatys.h"
 #include "nst/tensor.h"
 
 #include <algorithm>
@@ -34,6 +39,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -51,6 +57,8 @@ namespace {
 struct Options {
   std::string weights = "../shared/weights/vgg19-conv.safetensors";
   std::string image = "../shared/images/tubingen.jpg";
+  std::string style = "../shared/images/starry_night.jpg";
+  bool loss = true;
   int size = 256;
   int layers = 13;  // conv1_1 .. conv5_1
   std::string points;
@@ -232,14 +240,16 @@ int main(int argc, char** argv) {
     };
     if (a == "--weights") o.weights = need();
     else if (a == "--image") o.image = need();
+    else if (a == "--style") o.style = need();
+    else if (a == "--no-loss") o.loss = false;
     else if (a == "--size") o.size = std::atoi(need().c_str());
     else if (a == "--layers") o.layers = std::atoi(need().c_str());
     else if (a == "--points") o.points = need();
     else if (a == "--hp-input") o.hp_input = true;
     else if (a == "--seed") o.seed = std::strtoull(need().c_str(), nullptr, 10);
     else if (a == "--help" || a == "-h") {
-      std::printf("winograd_accuracy [--weights FILE] [--image FILE] [--size N (256)] [--layers N (13: to conv5_1)]\n"
-                  "                  [--points FILE] [--hp-input] [--seed S]\n");
+      std::printf("winograd_accuracy [--weights FILE] [--image FILE] [--style FILE] [--size N (256)]\n"
+                  "                  [--layers N (13: to conv5_1)] [--points FILE] [--hp-input] [--seed S] [--no-loss]\n");
       return 0;
     } else {
       die("unknown option " + a);
@@ -343,5 +353,48 @@ int main(int argc, char** argv) {
     C = K;
     ++conv;
   }
+  if (!o.loss) return 0;
+
+  // End to end: loss and gradient at the content image.
+  const Image style_img = resize_image(center_square(load_image(o.style)), o.size, o.size);
+  const Tensor<float> style_x = image_to_input(style_img, net.preprocess);
+  Vgg<double> netd;
+  netd.network = net.network;
+  netd.preprocess = net.preprocess;
+  netd.conv_algo = ConvAlgo::Im2col;
+  for (const auto& c : net.convs) {
+    typename Vgg<double>::Conv cd;
+    cd.weight = std::make_shared<const Tensor<double>>(c.weight->cast<double>());
+    cd.bias = std::make_shared<const Tensor<double>>(c.bias->cast<double>());
+    netd.convs.push_back(cd);
+  }
+  const Tensor<double> xd = x0.cast<double>();
+  const GatysLoss<double> lossd(netd, xd, {style_x.cast<double>()}, {}, GatysConfig{});
+  Tensor<double> gd(xd.shape());
+  const LossTerms td = lossd.evaluate(xd, &gd);
+  std::vector<double> gref(gd.numel());
+  for (int64_t i = 0; i < gd.numel(); ++i) gref[static_cast<size_t>(i)] = gd[i];
+  std::printf("\n## Loss and gradient at the content image (nst's default loss, style %s), against float64 im2col\n\n"
+              "float64: total %.9e (content %.6e, style %.6e, tv %.6e)\n\n"
+              "| method | total loss rel. error | gradient rel L2 | gradient max |\n|---|---|---|---|\n",
+              o.style.c_str(), td.total, td.content, td.style, td.tv);
+  auto run_float = [&](const std::string& method, ConvAlgo algo) {
+    Vgg<float> netf = net;
+    netf.conv_algo = algo;
+    for (auto& c : netf.convs) c.prepared = nullptr;
+    const GatysLoss<float> lossf(netf, x0, {style_x}, {}, GatysConfig{});
+    Tensor<float> gf(x0.shape());
+    const LossTerms tf = lossf.evaluate(x0, &gf);
+    const Errors e = errors(gf, gref);
+    std::printf("| %s | %.2e | %.2e | %.2e |\n", method.c_str(), std::abs(tf.total - td.total) / std::abs(td.total), e.l2,
+                e.max);
+    std::fflush(stdout);
+  };
+  for (kernels::KernelSet set : sets) {
+    kernels::use_kernel_set(set);
+    run_float(std::string("winograd ") + kernels::kernel_set_name(set), ConvAlgo::Winograd);
+  }
+  kernels::use_kernel_set(best);
+  run_float("im2col", ConvAlgo::Im2col);
   return 0;
 }
