@@ -15,6 +15,8 @@ of two (with G's rows by the inverse) so that A^T's largest entry per column is 
   python3 benchmarks/winograd_points.py                    # the candidates of benchmarks/RESULTS.md
   python3 benchmarks/winograd_points.py 0 1 -1 1/2 -1/2    # one set of five finite points
   python3 benchmarks/winograd_points.py --table FILE       # also write them for winograd_accuracy
+  python3 benchmarks/winograd_points.py --integer-a ...     # A^T's columns scaled to integers
+  python3 benchmarks/winograd_points.py --nst               # the matrices nst's kernels use
 
 Each set is checked exactly: the 1-D and 2-D identities on random integer data in rationals.
 """
@@ -38,7 +40,27 @@ CANDIDATES = [
     "0 1 -1 2/3 -3/2",
     "0 1 -1 1/2 -5/2",
     "0 1 -1 1/3 -2",
+    # symmetric reciprocal pairs {0, ±1/p, ±p} (sparse B^T, as cheap as Lavin's):
+    "0 1/2 -1/2 2 -2",
+    "0 2/3 -2/3 3/2 -3/2",  # nst's points: the lowest error of all these
+    "0 3/4 -3/4 4/3 -4/3",
+    "0 3/5 -3/5 5/3 -5/3",
+    "0 1/2 -1/2 5/2 -5/2",
+    "0 1/2 -1/2 3 -3",
+    "0 1/3 -1/3 3 -3",
+    "0 1/4 -1/4 4 -4",
+    # and neighbours
+    "0 1/2 -1/2 3/2 -3/2",
+    "0 2/3 -2/3 4/3 -4/3",
+    "0 3/4 -3/4 3/2 -3/2",
+    "0 2/3 -2/3 2 -2",
 ]
+
+# nst's transforms (src/kernels/winograd_rows.inl, winograd.cpp): points 0, ±2/3, ±3/2, with the
+# rows of the integer B^T divided by these factors so that each row has a 1 (one multiplication
+# fewer per row; G's rows are multiplied by them).
+NST_POINTS = "0 2/3 -2/3 3/2 -3/2"
+NST_BT_ROW_DIVISORS = [36, 18, 18, 12, 12, 36]
 
 
 def inverse(m):
@@ -64,7 +86,7 @@ def lcm(a, b):
     return a * b // gcd(a, b)
 
 
-def derive(points):
+def derive(points, integer_a=False):
     assert len(points) == 5 and len(set(points)) == 5
     V = [[p ** k for k in range(6)] for p in points] + [[F(int(k == 5)) for k in range(6)]]
     AT = transpose([row[:4] for row in V[:5]] + [[F(0)] * 3 + [F(1)]])
@@ -84,6 +106,15 @@ def derive(points):
             s = -s
         BT[j] = [v * s for v in BT[j]]
         G[j] = [v / s for v in G[j]]
+    # Optionally integer columns of A^T too (p = a/b: column times b^3), G's row divided by it.
+    if integer_a:
+        for j in range(6):
+            den = 1
+            for i in range(4):
+                den = lcm(den, AT[i][j].denominator)
+            for i in range(4):
+                AT[i][j] *= den
+            G[j] = [v / den for v in G[j]]
     return AT, G, BT
 
 
@@ -117,6 +148,19 @@ def fmt(m):
 
 def main(argv):
     table = None
+    integer_a = "--integer-a" in argv
+    nst = "--nst" in argv
+    argv = [a for a in argv if a not in ("--integer-a", "--nst")]
+    if nst:
+        AT, G, BT = derive([F(p) for p in NST_POINTS.split()])
+        BT = [[v / d for v in row] for row, d in zip(BT, NST_BT_ROW_DIVISORS)]
+        G = [[v * d for v in row] for row, d in zip(G, NST_BT_ROW_DIVISORS)]
+        check(AT, G, BT, random.Random(7))
+        print(f"nst: points {NST_POINTS}, infinity; B^T rows divided by {NST_BT_ROW_DIVISORS}  (identities checked exactly)")
+        print("  A^T =\n" + fmt(AT))
+        print("  G =\n" + fmt(G))
+        print("  B^T =\n" + fmt(BT))
+        return
     if "--table" in argv:
         i = argv.index("--table")
         table = argv[i + 1]
@@ -126,15 +170,15 @@ def main(argv):
     lines = []
     for s in sets:
         points = [F(p) for p in s.split()]
-        AT, G, BT = derive(points)
+        AT, G, BT = derive(points, integer_a)
         check(AT, G, BT, rng)
-        print(f"points {s}, infinity  (identities checked exactly)")
+        print(f"points {s}, infinity{', A^T integer' if integer_a else ''}  (identities checked exactly)")
         print("  A^T =\n" + fmt(AT))
         print("  G =\n" + fmt(G))
         print("  B^T =\n" + fmt(BT))
         print()
         vals = [float(v) for m in (AT, G, BT) for row in m for v in row]
-        lines.append(s.replace(" ", ",") + " " + " ".join(repr(v) for v in vals))
+        lines.append(s.replace(" ", ",") + (",int" if integer_a else "") + " " + " ".join(repr(v) for v in vals))
     if table:
         with open(table, "w") as f:
             f.write("# points, then A^T (4x6), G (6x3), B^T (6x6) row-major, as doubles\n")

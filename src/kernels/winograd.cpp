@@ -206,17 +206,18 @@ Geometry geometry(const ConvShape& s, bool backward) {
 
 template <class T>
 void winograd_transform_weights(int64_t K, int64_t C, const T* w, T* U) {
-  //   G = [ 1/4     0     0 ]
-  //       [-1/6  -1/6  -1/6 ]
-  //       [-1/6   1/6  -1/6 ]
-  //       [1/24  1/12   1/6 ]
-  //       [1/24 -1/12   1/6 ]
-  //       [   0     0     1 ]
-  static const double G[6][3] = {{1.0 / 4, 0, 0},
-                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+  // Points 0, ±2/3, ±3/2, infinity (winograd.h; B^T's row scaling in winograd_rows.inl):
+  //   G = [      1       0       0 ]
+  //       [ 243/260  81/130   27/65 ]
+  //       [-243/260  81/130  -27/65 ]
+  //       [ -16/195   -8/65  -12/65 ]
+  //       [  16/195   -8/65   12/65 ]
+  //       [      0       0       1 ]
+  static const double G[6][3] = {{1, 0, 0},
+                                 {243.0 / 260, 81.0 / 130, 27.0 / 65},
+                                 {-243.0 / 260, 81.0 / 130, -27.0 / 65},
+                                 {-16.0 / 195, -8.0 / 65, -12.0 / 65},
+                                 {16.0 / 195, -8.0 / 65, 12.0 / 65},
                                  {0, 0, 1}};
 #pragma omp parallel for schedule(static)
   for (int64_t kc = 0; kc < K * C; ++kc) {

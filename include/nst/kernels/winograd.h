@@ -8,6 +8,16 @@
 // The weights are transformed once (ConvWeights holds U); backward-to-input reuses the same
 // U: dx = flip(conv(flip(dy), w with K and C swapped)), i.e. U_ξ^T and mirrored tiles.
 //
+// Interpolation points 0, ±2/3, ±3/2 and infinity, not Lavin & Gray's 0, ±1, ±2: the choice
+// of points sets how much F(4x4,3x3) amplifies float rounding (Barabasz, Anderson, Soodhalter &
+// Gregg 2020, "Error analysis and improving the accuracy of Winograd convolution for deep neural
+// networks"). Of 26 point sets measured on VGG19's real layers in float, these gave the lowest
+// error: against Lavin & Gray's, 0.54x the forward and 0.45x the input-gradient error
+// (relative L2), 0.31x and 0.23x the largest error, at the same speed (a symmetric set: B^T and
+// A^T have the zeros of Lavin & Gray's, with a few more multiplications). benchmarks/winograd_accuracy.cpp measures it, RESULTS.md has the
+// table, benchmarks/winograd_points.py derives the matrices. A^T and B^T are in
+// src/kernels/winograd_rows.inl, G in winograd.cpp (applied in double, once per weight).
+//
 // Work is cut into groups of tiles (V and M of a group fit a fixed byte budget) and, within a
 // group, into tasks that depend only on the shape; every output element is computed by one
 // task in a fixed order, so results are bit-identical for any OMP_NUM_THREADS.
