@@ -10,6 +10,7 @@
 #include "nst/style/stylize.h"
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 #include <random>
@@ -88,18 +89,40 @@ TEST_CASE("the result reports the loss of the image as saved: clamped and rounde
 
 TEST_CASE("reference mode: exact convolutions replace Winograd (float-noise apart, not bit-identical)") {
   const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 3);
-  StylizeSettings s = small_settings();
-  s.iterations = 1;
-  StylizeResult fast, exact;
-  pixel_range(net, s, fast);
-  set_reference_mode(s);
-  CHECK(s.conv_algo == ConvAlgo::Im2col);
-  CHECK(s.lbfgs_precision == HistoryPrecision::Float);
-  CHECK(s.lbfgs_step_pair == StepPair::Direction);
-  pixel_range(net, s, exact);
-  MESSAGE("first loss: Winograd " << fast.optimizer.best_loss << ", im2col " << exact.optimizer.best_loss);
-  CHECK(fast.best.total != exact.best.total);
-  CHECK(std::abs(fast.best.total - exact.best.total) <= 1e-5 * exact.best.total);
+  StylizeSettings fast = small_settings();
+  fast.iterations = 4;
+  StylizeSettings exact = fast;
+  set_reference_mode(exact);
+  CHECK(exact.conv_algo == ConvAlgo::Im2col);
+  CHECK(exact.lbfgs_precision == HistoryPrecision::Float);
+  CHECK(exact.lbfgs_step_pair == StepPair::Direction);
+  // The same optimizer settings in both runs: only the convolutions differ.
+  fast.lbfgs_precision = exact.lbfgs_precision;
+  fast.lbfgs_step_pair = exact.lbfgs_step_pair;
+  // Each run's first loss (at the initial image) and the image it evaluates last.
+  struct Seen {
+    double first_loss = 0;
+    std::vector<float> last_image;
+  };
+  auto run = [&](const StylizeSettings& s, Seen& seen) {
+    StylizeCallbacks cb;
+    cb.on_iteration = [&seen](const StylizeProgress& p, const std::function<Image()>& image) {
+      if (p.iteration == 1) seen.first_loss = p.terms.total;
+      seen.last_image = image().rgb;
+      return true;
+    };
+    stylize(net, random_image(24, 24, 2), {random_image(24, 24, 3)}, s, cb);
+  };
+  Seen f, e;
+  run(fast, f);
+  run(exact, e);
+  MESSAGE("first loss: Winograd " << f.first_loss << ", im2col " << e.first_loss);
+  // Winograd and im2col round differently, so the gradients and, once the steps are large
+  // enough to show it (the first, 1/|g|_1, moves no pixel by an ulp here), the images differ;
+  // the losses may round to the same value and agree to float noise.
+  REQUIRE(!f.last_image.empty());
+  CHECK(f.last_image != e.last_image);
+  CHECK(std::abs(f.first_loss - e.first_loss) <= 1e-5 * e.first_loss);
 }
 
 TEST_CASE("clamp and line_search together are refused") {
@@ -153,16 +176,32 @@ TEST_CASE("relative loss scale: the same image with features scaled by a; classi
     const double classic = mean_abs_difference(stylize(net, content, {style}, s).image,
                                                stylize(small, content, {style}, s).image);
     use_relative_scale(s.loss);
-    const StylizeResult x = stylize(net, content, {style}, s), y = stylize(small, content, {style}, s);
+    // The loss of the first evaluation (at the content image, before any step) of each run.
+    double first_x = 0, first_y = 0;
+    auto first_loss = [](double& first) {
+      StylizeCallbacks cb;
+      cb.on_iteration = [&first](const StylizeProgress& p, const std::function<Image()>&) {
+        if (p.iteration == 1) first = p.terms.total;
+        return true;
+      };
+      return cb;
+    };
+    const StylizeResult x = stylize(net, content, {style}, s, first_loss(first_x));
+    const StylizeResult y = stylize(small, content, {style}, s, first_loss(first_y));
     const double relative = mean_abs_difference(x.image, y.image);
-    MESSAGE("a = " << a << ": mean |pixel difference| from a = 1: classic " << classic << ", relative " << relative);
+    MESSAGE("a = " << a << ": mean |pixel difference| from a = 1: classic " << classic << ", relative " << relative
+                   << "; first loss " << first_x << " and " << first_y);
     CHECK(classic > 1.0);
+    REQUIRE(first_x > 0);
     if (a == 1.0f / 64) {
       CHECK(relative == 0.0);
       CHECK(x.best.total == y.best.total);
     } else {
+      // The same loss up to float rounding; after 10 iterations the runs have drifted apart by
+      // chaotic amplification of that rounding (final losses 0.03-11% apart over 16 seeds and
+      // scales), so the trajectory is checked through the images.
+      CHECK(std::abs(first_x - first_y) <= 1e-5 * first_x);
       CHECK(relative < 0.5);
-      CHECK(std::abs(x.best.total - y.best.total) <= 1e-2 * x.best.total);
     }
   }
 }
