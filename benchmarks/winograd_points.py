@@ -57,10 +57,12 @@ CANDIDATES = [
 ]
 
 # nst's transforms (src/kernels/winograd_rows.inl, winograd.cpp): points 0, ±2/3, ±3/2, with the
-# rows of the integer B^T divided by these factors so that each row has a 1 (one multiplication
-# fewer per row; G's rows are multiplied by them).
+# rows of the integer B^T divided by these powers of two (fewer multiplications, every
+# coefficient still exact in binary: 9, 97/4, 9/4, 27/8, 3/2, 1) and A^T's columns of ±2/3
+# multiplied by 27 (integers instead of 2/3, 4/9, 8/27); G's rows take the inverse factors.
 NST_POINTS = "0 2/3 -2/3 3/2 -3/2"
-NST_BT_ROW_DIVISORS = [36, 18, 18, 12, 12, 36]
+NST_BT_ROW_DIVISORS = [4, 8, 8, 8, 8, 4]
+NST_AT_COLUMN_FACTORS = [1, 27, 27, 1, 1, 1]
 
 
 def inverse(m):
@@ -155,8 +157,13 @@ def main(argv):
         AT, G, BT = derive([F(p) for p in NST_POINTS.split()])
         BT = [[v / d for v in row] for row, d in zip(BT, NST_BT_ROW_DIVISORS)]
         G = [[v * d for v in row] for row, d in zip(G, NST_BT_ROW_DIVISORS)]
+        AT = [[v * NST_AT_COLUMN_FACTORS[j] for j, v in enumerate(row)] for row in AT]
+        G = [[v / c for v in row] for row, c in zip(G, NST_AT_COLUMN_FACTORS)]
         check(AT, G, BT, random.Random(7))
-        print(f"nst: points {NST_POINTS}, infinity; B^T rows divided by {NST_BT_ROW_DIVISORS}  (identities checked exactly)")
+        dyadic = lambda v: v.denominator & (v.denominator - 1) == 0
+        assert all(dyadic(v) for m in (AT, BT) for row in m for v in row), "a coefficient is not exact in binary"
+        print(f"nst: points {NST_POINTS}, infinity; B^T rows divided by {NST_BT_ROW_DIVISORS}, "
+              f"A^T columns times {NST_AT_COLUMN_FACTORS}  (identities checked exactly)")
         print("  A^T =\n" + fmt(AT))
         print("  G =\n" + fmt(G))
         print("  B^T =\n" + fmt(BT))

@@ -79,7 +79,7 @@ TEST_CASE("winograd conv matches the naive conv on random shapes, double and flo
     CHECK(d.forward < 1e-12);
     CHECK(d.backward < 1e-12);
     // F(4x4,3x3) amplifies rounding by the norms of its transforms: with the points 0, ±2/3,
-    // ±3/2 at most 2.6e-6 of max|y| in float on these shapes (7e-6 with Lavin & Gray's 0, ±1,
+    // ±3/2 at most 1.8e-6 of max|y| in float on these shapes (7e-6 with Lavin & Gray's 0, ±1,
     // ±2); 3e-5 leaves room and catches any wrong coefficient, which gives errors of order 1.
     each_kernel_set([&](kernels::KernelSet) {
       const Errors f = compare<float>(s, rng);

@@ -206,19 +206,20 @@ Geometry geometry(const ConvShape& s, bool backward) {
 
 template <class T>
 void winograd_transform_weights(int64_t K, int64_t C, const T* w, T* U) {
-  // Points 0, ±2/3, ±3/2, infinity (winograd.h; B^T's row scaling in winograd_rows.inl):
-  //   G = [      1       0       0 ]
-  //       [ 243/260  81/130   27/65 ]
-  //       [-243/260  81/130  -27/65 ]
-  //       [ -16/195   -8/65  -12/65 ]
-  //       [  16/195   -8/65   12/65 ]
-  //       [      0       0       1 ]
-  static const double G[6][3] = {{1, 0, 0},
-                                 {243.0 / 260, 81.0 / 130, 27.0 / 65},
-                                 {-243.0 / 260, 81.0 / 130, -27.0 / 65},
-                                 {-16.0 / 195, -8.0 / 65, -12.0 / 65},
-                                 {16.0 / 195, -8.0 / 65, 12.0 / 65},
-                                 {0, 0, 1}};
+  // Points 0, ±2/3, ±3/2, infinity (winograd.h; the scaling of B^T and A^T in
+  // winograd_rows.inl):
+  //   G = [    1/9       0       0 ]
+  //       [   1/65   2/195   4/585 ]
+  //       [  -1/65   2/195  -4/585 ]
+  //       [-32/585 -16/195   -8/65 ]
+  //       [ 32/585 -16/195    8/65 ]
+  //       [      0       0     1/9 ]
+  static const double G[6][3] = {{1.0 / 9, 0, 0},
+                                 {1.0 / 65, 2.0 / 195, 4.0 / 585},
+                                 {-1.0 / 65, 2.0 / 195, -4.0 / 585},
+                                 {-32.0 / 585, -16.0 / 195, -8.0 / 65},
+                                 {32.0 / 585, -16.0 / 195, 8.0 / 65},
+                                 {0, 0, 1.0 / 9}};
 #pragma omp parallel for schedule(static)
   for (int64_t kc = 0; kc < K * C; ++kc) {
     const T* g = w + kc * 9;

@@ -3,32 +3,31 @@
 // <immintrin.h> where __AVX2__ is defined.
 
 // The 1-D transforms, applied to 6 (or 4) rows of n values each; vectorized across the rows'
-// elements (the tiles). Interpolation points 0, ±2/3, ±3/2 and infinity (winograd.h), rows of
-// B^T scaled so that each has a 1 (G takes the inverse factors; benchmarks/winograd_points.py
-// --nst derives and checks these matrices):
-//   B^T = [1  0 -97/36     0    1  0]    A^T = [1    1     1     1     1  0]
-//         [0  1    3/2  -4/9 -2/3  0]          [0  2/3  -2/3   3/2  -3/2  0]
-//         [0  1   -3/2  -4/9  2/3  0]          [0  4/9   4/9   9/4   9/4  0]
-//         [0  1    2/3  -9/4 -3/2  0]          [0 8/27 -8/27  27/8 -27/8  1]
-//         [0  1   -2/3  -9/4  3/2  0]
-//         [0  1      0 -97/36   0  1]
+// elements (the tiles). Interpolation points 0, ±2/3, ±3/2 and infinity (winograd.h), the rows
+// of B^T and the ±2/3 columns of A^T scaled so that every coefficient is exact in binary (G
+// takes the inverse factors; benchmarks/winograd_points.py --nst derives and checks them):
+//   B^T = [9    0   -97/4      0    9  0]    A^T = [1   27   27     1     1  0]
+//         [0  9/4    27/8     -1 -3/2  0]          [0   18  -18   3/2  -3/2  0]
+//         [0  9/4   -27/8     -1  3/2  0]          [0   12   12   9/4   9/4  0]
+//         [0  3/2       1  -27/8 -9/4  0]          [0    8   -8  27/8 -27/8  1]
+//         [0  3/2      -1  -27/8  9/4  0]
+//         [0    9       0  -97/4    0  9]
 template <class T>
 inline void input_1d(const T* const in[6], T* const out[6], int64_t n) {
   const T *d0 = in[0], *d1 = in[1], *d2 = in[2], *d3 = in[3], *d4 = in[4], *d5 = in[5];
   T *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3], *o4 = out[4], *o5 = out[5];
-  constexpr T k97_36 = T(97.0 / 36.0), k4_9 = T(4.0 / 9.0), k2_3 = T(2.0 / 3.0);
 #pragma omp simd
   for (int64_t s = 0; s < n; ++s) {
-    const T a = d1[s] - k4_9 * d3[s];  // shared by rows 1 and 2
-    const T b = T(1.5) * d2[s] - k2_3 * d4[s];
-    const T c = d1[s] - T(2.25) * d3[s];  // shared by rows 3 and 4
-    const T e = k2_3 * d2[s] - T(1.5) * d4[s];
-    o0[s] = (d0[s] + d4[s]) - k97_36 * d2[s];
+    const T a = T(2.25) * d1[s] - d3[s];  // shared by rows 1 and 2
+    const T b = T(3.375) * d2[s] - T(1.5) * d4[s];
+    const T c = T(1.5) * d1[s] - T(3.375) * d3[s];  // shared by rows 3 and 4
+    const T e = d2[s] - T(2.25) * d4[s];
+    o0[s] = T(9) * (d0[s] + d4[s]) - T(24.25) * d2[s];
     o1[s] = a + b;
     o2[s] = a - b;
     o3[s] = c + e;
     o4[s] = c - e;
-    o5[s] = (d1[s] + d5[s]) - k97_36 * d3[s];
+    o5[s] = T(9) * (d1[s] + d5[s]) - T(24.25) * d3[s];
   }
 }
 
@@ -36,15 +35,14 @@ template <class T>
 inline void output_1d(const T* const in[6], T* const out[4], int64_t n) {
   const T *m0 = in[0], *m1 = in[1], *m2 = in[2], *m3 = in[3], *m4 = in[4], *m5 = in[5];
   T *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3];
-  constexpr T k2_3 = T(2.0 / 3.0), k4_9 = T(4.0 / 9.0), k8_27 = T(8.0 / 27.0);
 #pragma omp simd
   for (int64_t s = 0; s < n; ++s) {
     const T p12 = m1[s] + m2[s], d12 = m1[s] - m2[s];
     const T p34 = m3[s] + m4[s], d34 = m3[s] - m4[s];
-    o0[s] = m0[s] + p12 + p34;
-    o1[s] = k2_3 * d12 + T(1.5) * d34;
-    o2[s] = k4_9 * p12 + T(2.25) * p34;
-    o3[s] = k8_27 * d12 + T(3.375) * d34 + m5[s];
+    o0[s] = m0[s] + T(27) * p12 + p34;
+    o1[s] = T(18) * d12 + T(1.5) * d34;
+    o2[s] = T(12) * p12 + T(2.25) * p34;
+    o3[s] = T(8) * d12 + T(3.375) * d34 + m5[s];
   }
 }
 

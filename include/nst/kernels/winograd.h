@@ -13,8 +13,10 @@
 // Gregg 2020, "Error analysis and improving the accuracy of Winograd convolution for deep neural
 // networks"). Of 26 point sets measured on VGG19's real layers in float, these gave the lowest
 // error: against Lavin & Gray's, 0.54x the forward and 0.45x the input-gradient error
-// (relative L2), 0.31x and 0.23x the largest error, at the same speed (a symmetric set: B^T and
-// A^T have the zeros of Lavin & Gray's, with a few more multiplications). benchmarks/winograd_accuracy.cpp measures it, RESULTS.md has the
+// (relative L2), 0.31x and 0.24x the largest error, at the same speed (a symmetric set: B^T and
+// A^T have the zeros of Lavin & Gray's, with a few more multiplications). Every coefficient of
+// B^T and A^T is exact in binary (rows and columns scaled, G compensating): coefficients rounded
+// to float would perturb the transform the same way every time, a bias that adds up in the loss. benchmarks/winograd_accuracy.cpp measures it, RESULTS.md has the
 // table, benchmarks/winograd_points.py derives the matrices. A^T and B^T are in
 // src/kernels/winograd_rows.inl, G in winograd.cpp (applied in double, once per weight).
 //
