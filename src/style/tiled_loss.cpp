@@ -29,16 +29,47 @@ int64_t receptive_radius(const Network& network, size_t deepest) {
   return radius;
 }
 
+HaloReach winograd_reach(const Network& network, size_t deepest) {
+  // Where in a 4-wide Winograd output tile an output sits (k = x mod 4) -> how far before and
+  // after it the inputs its rounding depends on reach: y0 reads d0..d4, y1 and y2 d1..d4, y3
+  // d1..d5, with d0 = x - k - 1 (kernels/winograd.h: Bᵀ and Aᵀ).
+  static const int64_t kBefore[4] = {1, 1, 2, 3}, kAfter[4] = {3, 2, 1, 1};
+  auto mod4 = [](int64_t v) { return ((v % 4) + 4) % 4; };
+  int64_t before = 0, after = -1;  // offsets from the interior's first / one past its last feature
+  const size_t last = std::min(deepest, network.layers.size() - 1);
+  for (size_t n = last + 1; n-- > 0;) {
+    switch (network.layers[n].kind) {
+      case LayerKind::Conv:
+        before -= kBefore[mod4(before)];
+        after += kAfter[mod4(after)];
+        break;
+      case LayerKind::Pool:  // output x reads inputs 2x, 2x + 1
+        before *= 2;
+        after = 2 * after + 1;
+        break;
+      case LayerKind::Relu:
+        break;
+    }
+  }
+  return {-before, after + 1};
+}
+
+int64_t tile_alignment(const Network& network, const std::vector<std::string>& layers) {
+  return 4 * network.min_side(layers);  // Winograd F(4x4,3x3) output tiles at the deepest level
+}
+
 TileGrid make_tile_grid(const Network& network, const std::vector<std::string>& layers, int64_t h, int64_t w,
                         int64_t tile) {
   if (h < 1 || w < 1 || tile < 1) throw std::invalid_argument("make_tile_grid: sizes must be >= 1");
   TileGrid g;
   g.height = h;
   g.width = w;
-  g.align = network.min_side(layers);
+  g.align = tile_alignment(network, layers);
   g.tile = std::max(g.align, tile / g.align * g.align);
-  const int64_t radius = receptive_radius(network, network.deepest(layers));
-  g.halo = (radius + g.align - 1) / g.align * g.align;
+  const HaloReach reach = winograd_reach(network, network.deepest(layers));
+  const int64_t pool = network.min_side(layers);
+  g.halo = (reach.before + g.align - 1) / g.align * g.align;
+  g.halo_after = (reach.after + pool - 1) / pool * pool;
   g.rows = (h + g.tile - 1) / g.tile;
   g.cols = (w + g.tile - 1) / g.tile;
   return g;
@@ -58,9 +89,9 @@ Region region(const TileGrid& g, int64_t row, int64_t col) {
   r.j0 = col * g.tile;
   r.j1 = std::min(g.width, r.j0 + g.tile);
   r.r0 = std::max<int64_t>(0, r.i0 - g.halo);
-  r.r1 = std::min(g.height, r.i1 + g.halo);
+  r.r1 = std::min(g.height, r.i1 + g.halo_after);
   r.c0 = std::max<int64_t>(0, r.j0 - g.halo);
-  r.c1 = std::min(g.width, r.j1 + g.halo);
+  r.c1 = std::min(g.width, r.j1 + g.halo_after);
   return r;
 }
 
