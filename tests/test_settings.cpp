@@ -62,3 +62,29 @@ TEST_CASE("validate: layers are checked against the network the weights hold") {
   // The default layers exist in both.
   CHECK(refused_field([](StylizeSettings&) {}, vgg16_network()) == "");
 }
+
+TEST_CASE("validate: tile is >= 0 and refuses what the tiled evaluation does not support") {
+  CHECK(refused_field([](StylizeSettings& s) { s.tile = -1; }) == "tile");
+  CHECK(refused_field([](StylizeSettings& s) { s.tile = 256; }) == "");
+  CHECK(refused_field([](StylizeSettings& s) { s.tile = 1; }) == "");  // rounded up to one alignment step
+  CHECK(refused_field([](StylizeSettings& s) {
+          s.tile = 256;
+          s.loss.normalize_gradients = true;
+        }) == "tile");
+  CHECK(refused_field([](StylizeSettings& s) {
+          s.tile = 256;
+          use_relative_scale(s.loss);
+        }) == "tile");
+  CHECK(refused_field([](StylizeSettings& s) {
+          s.tile = 256;
+          s.style_masks.resize(1);
+        }, vgg19_network(), 1) == "tile");
+  // Each of those is fine untiled; Adam, several scales and clamp are fine tiled.
+  CHECK(refused_field([](StylizeSettings& s) { use_relative_scale(s.loss); }) == "");
+  CHECK(refused_field([](StylizeSettings& s) {
+          s.tile = 256;
+          s.optimizer = Optimizer::Adam;
+          s.start_size = 64;
+          s.clamp = true;
+        }) == "");
+}

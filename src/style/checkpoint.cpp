@@ -3,7 +3,9 @@
 #include "nst/half.h"
 #include "nst/io/atomic_file.h"
 #include "nst/io/safetensors.h"
+#include "nst/style/tiled_loss.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -385,6 +387,14 @@ std::map<std::string, std::string> describe_run(const StylizeSettings& s, const 
   d["lbfgs_step_pair"] = s.lbfgs_step_pair == StepPair::Displacement ? "displacement" : "direction";
   d["conv_algo"] = s.conv_algo == ConvAlgo::Auto ? "auto" : s.conv_algo == ConvAlgo::Im2col ? "im2col" : "winograd";
   d["clamp"] = s.clamp ? "on" : "off";
+  // The split decides the bits (style/tiled_loss.h): the tile size as the grid rounds it. Absent
+  // when untiled, as in the checkpoints written before tiling existed.
+  if (s.tile > 0) {
+    std::vector<std::string> layers = s.loss.content_layers;
+    layers.insert(layers.end(), s.loss.style_layers.begin(), s.loss.style_layers.end());
+    const int64_t align = tile_alignment(*net.network, layers);
+    d["tile"] = std::to_string(std::max(align, s.tile / align * align));
+  }
   auto image = [&](const Image& img) {
     return std::to_string(img.width) + "x" + std::to_string(img.height) + " " + hash_of(img.rgb);
   };

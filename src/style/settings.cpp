@@ -71,6 +71,16 @@ void validate(const StylizeSettings& s, const Network& network, int64_t style_co
     throw SettingsError("style_masks", std::to_string(s.style_masks.size()) + " masks for " +
                                            std::to_string(style_count) + " style images (one per style, in order)");
   if (s.clamp && s.line_search) throw SettingsError("clamp", "cannot be combined with line_search");
+  if (s.tile < 0) throw SettingsError("tile", "must be >= 0 (0: the whole image), got " + std::to_string(s.tile));
+  if (s.tile > 0) {
+    if (!s.style_masks.empty())
+      throw SettingsError("tile", "the tiled evaluation does not support style masks; use tile 0 (the whole image)");
+    if (s.loss.normalize_gradients)
+      throw SettingsError("tile", "the tiled evaluation does not support normalized gradients; use tile 0 (the whole image)");
+    if (s.loss.loss_scale != LossScale::Classic)
+      throw SettingsError("tile",
+                          "the tiled evaluation supports the classic loss scale only; use tile 0 (the whole image)");
+  }
 }
 
 }  // namespace nst

@@ -4,10 +4,12 @@
 #include "nst/model/preprocess.h"
 #include "nst/optim/adam.h"
 #include "nst/style/color.h"
+#include "nst/style/tiled_loss.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 
 namespace nst {
@@ -163,11 +165,18 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     const int s = sizes[k];
     const bool last = k + 1 == sizes.size();
     const Image content_s = last ? content : resize_longest_side(content, s);
-    const Tensor<float> content_x = image_to_input(content_s, pre);
+    Tensor<float> content_x = image_to_input(content_s, pre);
     std::vector<Tensor<float>> style_x, masks;
     for (const Image& st : matched) style_x.push_back(image_to_input(last ? st : resize_longest_side(st, scaled_side(st, s)), pre));
     for (const Image& m : settings.style_masks) masks.push_back(mask_tensor(m, content_s.width, content_s.height));
-    const GatysLoss<float> loss(model, content_x, style_x, settings.style_blend, settings.loss, masks);
+    // The whole image at once, or in tiles (settings.tile, style/tiled_loss.h).
+    std::optional<GatysLoss<float>> whole;
+    std::optional<TiledGatysLoss<float>> tiled;
+    if (settings.tile > 0) tiled.emplace(model, content_x, style_x, settings.style_blend, settings.loss, settings.tile);
+    else whole.emplace(model, content_x, style_x, settings.style_blend, settings.loss, masks);
+    const auto evaluate = [&](const Tensor<float>& at, Tensor<float>* grad) {
+      return tiled ? tiled->evaluate(at, grad) : whole->evaluate(at, grad);
+    };
     if (settings.clamp) {  // the box of pixel values 0..255, in the network's units
       auto bound = [&](float v) {
         Image img;
@@ -209,6 +218,13 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
 
     const Shape shape = content_x.shape();
     Eigen::VectorXf x = Eigen::Map<const Eigen::VectorXf>(x0.data(), x0.numel());
+    // The loss holds its targets: the image-size inputs are not needed during the optimization
+    // (at print sizes each is hundreds of MB; the memory estimate counts on their release).
+    x0 = Tensor<float>();
+    content_x = Tensor<float>();
+    std::vector<Tensor<float>>().swap(style_x);
+    std::vector<Tensor<float>>().swap(masks);
+    if (last) std::vector<Image>().swap(matched);
     Tensor<float> xt(shape), gt(shape);
     LossTerms lastterms;
     if (resuming) {  // a resumed run starts from the saved state
@@ -239,7 +255,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     const Objective objective = [&](const Eigen::VectorXf& v, Eigen::VectorXf& g) {
       std::copy(v.data(), v.data() + v.size(), xt.data());
       gt.fill(0.0f);
-      lastterms = loss.evaluate(xt, &gt);
+      lastterms = evaluate(xt, &gt);
       std::copy(gt.data(), gt.data() + gt.numel(), g.data());
       return lastterms.total;
     };
@@ -295,13 +311,13 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     Tensor<float> best(shape);
     std::copy(x.data(), x.data() + x.size(), best.data());
     previous = input_to_image(best, pre);
-    result.best = loss.evaluate(best, nullptr);
+    result.best = evaluate(best, nullptr);
     if (last) {  // the loss of the image as it will be written: clamped and rounded to its bits
       Image saved = settings.original_colors ? keep_original_colors(previous, content) : previous;
       // 16 bits store v·257 rounded (io/image.h): the value read back is that / 257.
       const float levels = settings.saved_bit_depth == 16 ? 257.0f : 1.0f;
       for (float& v : saved.rgb) v = std::floor(std::min(255.0f, std::max(0.0f, v)) * levels + 0.5f) / levels;
-      result.saved = loss.evaluate(image_to_input(saved, pre), nullptr);
+      result.saved = evaluate(image_to_input(saved, pre), nullptr);
     }
     // A stop by the user or a non-finite loss ends the ladder; a scale that merely stopped making
     // progress, or reached its deadline, goes on to the next.

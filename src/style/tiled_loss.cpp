@@ -140,7 +140,33 @@ Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> interior(const Tensor<T>& f, co
   return m;
 }
 
+// Multiply-adds of the 3x3 convolutions up to `deepest` on an h x w input.
+double conv_work(const Network& network, size_t deepest, int64_t h, int64_t w) {
+  double work = 0;
+  int64_t c = 3;
+  for (size_t i = 0; i <= deepest && i < network.layers.size(); ++i) {
+    const LayerInfo& layer = network.layers[i];
+    if (layer.kind == LayerKind::Conv) {
+      work += 9.0 * static_cast<double>(h) * static_cast<double>(w) * static_cast<double>(c * layer.channels);
+      c = layer.channels;
+    }
+    if (layer.kind == LayerKind::Pool) h /= 2, w /= 2;
+  }
+  return work;
+}
+
 }  // namespace
+
+double tiled_work_factor(const Network& network, const std::vector<std::string>& layers, const TileGrid& g) {
+  const size_t deepest = network.deepest(layers);
+  double tiles = 0;
+  for (int64_t row = 0; row < g.rows; ++row)
+    for (int64_t col = 0; col < g.cols; ++col) {
+      const Region r = region(g, row, col);
+      tiles += conv_work(network, deepest, r.r1 - r.r0, r.c1 - r.c0);
+    }
+  return tiles / conv_work(network, deepest, g.height, g.width) * 4.0 / 3.0;
+}
 
 template <class T>
 struct TiledGatysLoss<T>::Sums {
@@ -155,12 +181,11 @@ typename TiledGatysLoss<T>::Sums TiledGatysLoss<T>::accumulate(const Tensor<T>& 
                                                                 bool with_content) const {
   const Network& network = *net_.network;
   Sums s;
-  for (const std::string& name : config_.style_layers) {
-    const LayerInfo& info = network.layer(name);
-    s.style_c.push_back(info.channels);
-    s.grams.emplace_back();
-    s.style_n.push_back(0);
-  }
+  // (Channel counts from the features themselves: the weights may have other widths than the
+  // network's table, e.g. the tests' tiny networks.)
+  s.grams.resize(config_.style_layers.size());
+  s.style_c.assign(config_.style_layers.size(), 0);
+  s.style_n.assign(config_.style_layers.size(), 0);
   s.content.assign(config_.content_layers.size(), 0.0);
   const std::vector<std::string> wanted = with_content ? layers_ : config_.style_layers;
   for (int64_t row = 0; row < grid.rows; ++row)
@@ -193,12 +218,12 @@ typename TiledGatysLoss<T>::Sums TiledGatysLoss<T>::accumulate(const Tensor<T>& 
     }
   for (size_t l = 0; l < config_.style_layers.size(); ++l) {
     const int level = network.layer(config_.style_layers[l]).pool_level;
+    s.style_c[l] = s.grams[l].rows();
     s.style_n[l] = s.style_c[l] * (grid.height >> level) * (grid.width >> level);
   }
-  for (const std::string& name : config_.content_layers) {
-    const LayerInfo& info = network.layer(name);
-    const int level = info.pool_level;
-    s.content_n.push_back(info.channels * (grid.height >> level) * (grid.width >> level));
+  for (size_t l = 0; l < config_.content_layers.size(); ++l) {
+    const Shape& p = content_targets_[l].shape();
+    s.content_n.push_back(p[1] * p[2] * p[3]);
   }
   return s;
 }
@@ -210,6 +235,8 @@ TiledGatysLoss<T>::TiledGatysLoss(const Vgg<T>& net, const Tensor<T>& content, c
   validate(config_, *net.network);
   if (config_.normalize_gradients)
     throw SettingsError("loss.normalize_gradients", "not supported by the tiled evaluation");
+  if (config_.loss_scale != LossScale::Classic)
+    throw SettingsError("loss.loss_scale", "the tiled evaluation supports the classic loss scale only");
   validate_style_blend(blend, static_cast<int64_t>(styles.size()), "style_blend");
   if (config_.style_layer_weights.empty()) config_.style_layer_weights.assign(config_.style_layers.size(), 1.0);
   if (!config_.style_layers.empty() && styles.empty()) throw SettingsError("style_layers", "style layers but no style image");
@@ -221,11 +248,9 @@ TiledGatysLoss<T>::TiledGatysLoss(const Vgg<T>& net, const Tensor<T>& content, c
   const Network& network = *net.network;
   grid_ = make_tile_grid(network, layers_, content.shape()[2], content.shape()[3], tile);
 
-  // Content targets: each tile's interior features, put in place.
-  for (const std::string& name : config_.content_layers) {
-    const LayerInfo& info = network.layer(name);
-    content_targets_.emplace_back(Shape{1, info.channels, grid_.height >> info.pool_level, grid_.width >> info.pool_level});
-  }
+  // Content targets: each tile's interior features, put in place (allocated at the first tile,
+  // which tells the channel count).
+  content_targets_.resize(config_.content_layers.size());
   if (!config_.content_layers.empty())
     for (int64_t row = 0; row < grid_.rows; ++row)
       for (int64_t col = 0; col < grid_.cols; ++col) {
@@ -235,6 +260,10 @@ TiledGatysLoss<T>::TiledGatysLoss(const Vgg<T>& net, const Tensor<T>& content, c
           const FeatureWindow w = window(grid_, r, network.layer(config_.content_layers[l]).pool_level);
           const Tensor<T>& f = feats.at(config_.content_layers[l]).value();
           Tensor<T>& p = content_targets_[l];
+          if (p.empty()) {
+            const int level = network.layer(config_.content_layers[l]).pool_level;
+            p = Tensor<T>({1, f.shape()[1], grid_.height >> level, grid_.width >> level});
+          }
           const int64_t c = f.shape()[1], fh = f.shape()[2], fw = f.shape()[3], ph = p.shape()[2], pw = p.shape()[3];
           for (int64_t k = 0; k < c; ++k)
             for (int64_t y = w.y0; y < w.y1; ++y)

@@ -63,6 +63,12 @@ struct StylizeSettings {
   // One grayscale mask per style image (white: where that style applies), or none. Resized to
   // the content's size. An empty Image is a placeholder a front end fills in later.
   std::vector<Image> style_masks;
+  // Evaluate the loss and its gradient in spatial tiles of about this many pixels a side (style/
+  // tiled_loss.h): the same numbers to float rounding with the memory of one tile's forward and
+  // backward instead of the whole image's. 0: the whole image at once. Rounded down to the grid's
+  // alignment (4·2^pools of the deepest layer: 64 for relu5_1). The bits depend on the tile size.
+  // Not with style_masks, loss.normalize_gradients or the relative loss scale.
+  int64_t tile = 0;
 };
 
 const char* to_string(InitMode m);     // "random", "content", "style", "image"

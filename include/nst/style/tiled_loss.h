@@ -75,6 +75,11 @@ int64_t tile_alignment(const Network& network, const std::vector<std::string>& l
 TileGrid make_tile_grid(const Network& network, const std::vector<std::string>& layers, int64_t h, int64_t w,
                         int64_t tile);
 
+// The work of one tiled evaluation relative to an untiled one, as modelled: the convolutions'
+// multiply-adds over every crop (tiles with their halos) against the whole image's, times 4/3
+// for the second forward pass (a backward costs about two forwards). 1x1 grid: 4/3.
+double tiled_work_factor(const Network& network, const std::vector<std::string>& layers, const TileGrid& grid);
+
 template <class T>
 class TiledGatysLoss {
  public:
