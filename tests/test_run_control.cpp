@@ -12,6 +12,7 @@
 #include "support/subprocess.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -139,6 +140,50 @@ TEST_CASE("--max-memory: a history that does not fit is shortened and said so; a
   INFO(refused.err);
   CHECK(refused.code == cli::kExitOsErr);
   CHECK(refused.err.find("lower --size or --lbfgs-history") != std::string::npos);
+}
+
+TEST_CASE("--max-memory over the untiled estimate: the run is tiled instead of refused; --tile bits for any thread count") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  // Shallow layers (align 8, halos 8 and 6 px, fast) at 512 px, where tiles save memory.
+  const std::vector<std::string> layers{"--content-layers", "relu2_1", "--style-layers", "relu1_1,relu2_1"};
+  const Image c = resize_longest_side(load_image(kContent), 512), s = resize_longest_side(load_image(kStyle), 512);
+  StylizeSettings st;
+  st.loss.content_layers = {"relu2_1"};
+  st.loss.style_layers = {"relu1_1", "relu2_1"};
+  const int64_t whole = estimate_stylize_memory(c.height, c.width, s.height, s.width, st).total();
+  st.tile = 200;
+  const int64_t budget = estimate_stylize_memory(c.height, c.width, s.height, s.width, st).total();
+  REQUIRE(budget < whole);
+  CHECK(choose_tile(c.height, c.width, s.height, s.width, st, budget) == 200);
+  std::vector<std::string> args = run_args(dir.path("out.png"), 2);
+  args[std::find(args.begin(), args.end(), "--size") - args.begin() + 1] = "512";
+  args.insert(args.end(), layers.begin(), layers.end());
+  args.insert(args.end(), {"--max-memory", std::to_string(budget)});
+  const Exit e = run_child(args, 300);
+  INFO(e.err);
+  CHECK(e.code == cli::kExitOk);
+  CHECK(e.err.find("untiled, more than " + format_bytes(budget) + ": evaluating it in tiles of 200 px") != std::string::npos);
+  CHECK(e.err.find("tiled: 2x3 tiles of 200 px, halo 8 px before and 6 after each") != std::string::npos);
+  CHECK(e.err.find("L-BFGS history 100,") != std::string::npos);  // the whole history: a tile fits with it
+  CHECK(access(dir.path("out.png").c_str(), F_OK) == 0);
+
+  // --tile: the same bits with 1 and 2 threads.
+  std::string bits[2];
+  for (int threads : {1, 2}) {
+    const std::string out = dir.path("tile" + std::to_string(threads) + ".png");
+    args = run_args(out, 3);
+    args[std::find(args.begin(), args.end(), "--size") - args.begin() + 1] = "96";
+    args.insert(args.end(), layers.begin(), layers.end());
+    args.insert(args.end(), {"--tile", "32", "--threads", std::to_string(threads)});
+    const Exit t = run_child(args, 300);
+    INFO(t.err);
+    CHECK(t.code == cli::kExitOk);
+    CHECK(t.err.find("tiled: 3x3 tiles of 32 px") != std::string::npos);
+    bits[threads - 1] = read_all(out);
+  }
+  CHECK(!bits[0].empty());
+  CHECK(bits[0] == bits[1]);
 }
 
 namespace {

@@ -1,5 +1,6 @@
 #include "cli/batch.h"
 
+#include "cli/memory_plan.h"
 #include "cli/progress.h"
 #include "nst/io/atomic_file.h"
 #include "nst/io/image.h"
@@ -297,14 +298,19 @@ int run_batch(const Options& opt, const std::function<bool()>& stop,
       const Image content = resize_longest_side(load_image(input, limits), opt.size);
       StylizeSettings settings = base;
       settings.seed = seed;
-      if (opt.max_memory > 0) {
+      if (opt.max_memory > 0) {  // as nst does (cli/memory_plan.h): tiles, then fewer L-BFGS pairs
         int64_t sh = 1, sw = 1;
         for (const Image& s : styles)
           if (int64_t{s.width} * s.height > sh * sw) sh = s.height, sw = s.width;
-        const MemoryEstimate need = estimate_stylize_memory(content.height, content.width, sh, sw, settings);
-        if (need.total() > opt.max_memory)
-          throw ItemFailure(kExitOsErr, "needs about " + format_bytes(need.total()) + ", more than --max-memory " +
+        const MemoryPlan plan = plan_memory(content.height, content.width, sh, sw, settings, opt.max_memory,
+                                            opt.tile_given, opt.lbfgs_history_given);
+        if (!plan.fits)
+          throw ItemFailure(kExitOsErr, "needs about " + format_bytes(plan.need.total()) + ", more than --max-memory " +
                                             format_bytes(opt.max_memory));
+        for (const std::string& note : plan.notes) std::fprintf(stderr, "nst: [%zu/%zu] %s\n", k + 1, mine.size(), note.c_str());
+        if (settings.tile > 0)
+          std::fprintf(stderr, "nst: [%zu/%zu] %s\n", k + 1, mine.size(),
+                       describe_tiling(content.height, content.width, settings, *net.network).c_str());
       }
       ProgressReporter progress(stderr, false, opt.print_every);
       StylizeCallbacks cb;

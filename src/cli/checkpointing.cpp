@@ -1,5 +1,7 @@
 #include "cli/checkpointing.h"
 
+#include <cstdlib>
+
 namespace nst::cli {
 
 RunCheckpoints::RunCheckpoints(const Options& opt, StylizeSettings& settings, const std::string& log_header)
@@ -7,6 +9,14 @@ RunCheckpoints::RunCheckpoints(const Options& opt, StylizeSettings& settings, co
   if (opt.resume.empty()) return;
   resumed_ = std::make_unique<CheckpointFile>(load_checkpoint(opt.resume));
   if (!opt.lbfgs_history_given) settings.lbfgs_history = resumed_->state.optimizer.history;
+  if (!opt.tile_given) {  // the split decides the bits: the checkpoint's (absent: untiled)
+    const auto it = resumed_->identity.find("tile");
+    char* end = nullptr;
+    const long long tile = it == resumed_->identity.end() ? 0 : std::strtoll(it->second.c_str(), &end, 10);
+    if (end && (*end != '\0' || end == it->second.c_str() || tile < 1))
+      throw UsageError(opt.resume + ": the checkpoint's tile \"" + it->second + "\" is not a tile size");
+    settings.tile = tile;
+  }
   log_text_ = resumed_->loss_log;
 }
 

@@ -2,6 +2,7 @@
 #include "cli/checkpointing.h"
 #include "cli/batch.h"
 #include "cli/loss_log.h"
+#include "cli/memory_plan.h"
 #include "cli/options.h"
 #include "cli/progress.h"
 #include "nst/heap.h"
@@ -136,31 +137,29 @@ int run(const Options& opt) {
   int64_t style_h = 1, style_w = 1;
   for (const Image& s : styles)
     if (int64_t{s.width} * s.height > style_h * style_w) style_h = s.height, style_w = s.width;
-  MemoryEstimate need = estimate_stylize_memory(content.height, content.width, style_h, style_w, settings);
   const int64_t max_memory = opt.max_memory < 0 ? available_memory_bytes() : opt.max_memory;
-  // A history that does not fit is shortened (unless --lbfgs-history was given): fewer pairs
-  // cost some convergence, which beats refusing the run.
-  if (max_memory > 0 && need.total() > max_memory && !opt.lbfgs_history_given && settings.optimizer == Optimizer::Lbfgs &&
-      !checkpoints.resuming()) {
-    const int m = fit_lbfgs_history(content.height, content.width, style_h, style_w, settings, max_memory);
-    if (m >= 1) {
-      std::fprintf(stderr, "nst: the L-BFGS history of %d pairs does not fit in %s: keeping %d pairs "
-                   "(--lbfgs-history N sets it)\n", settings.lbfgs_history, format_bytes(max_memory).c_str(), m);
-      settings.lbfgs_history = m;
-      need = estimate_stylize_memory(content.height, content.width, style_h, style_w, settings);
-    }
-  }
-  if (max_memory > 0 && need.total() > max_memory)
+  // Too large: tiles (unless --tile was given or the checkpoint has its tile), then fewer L-BFGS
+  // pairs (unless --lbfgs-history was given or the run resumes): costs time or some convergence,
+  // which beats refusing the run (cli/memory_plan.h).
+  const MemoryPlan plan = plan_memory(content.height, content.width, style_h, style_w, settings, max_memory,
+                                      opt.tile_given || checkpoints.resuming(),
+                                      opt.lbfgs_history_given || checkpoints.resuming());
+  for (const std::string& note : plan.notes) std::fprintf(stderr, "nst: %s\n", note.c_str());
+  const MemoryEstimate& need = plan.need;
+  if (!plan.fits)
     throw MemoryLimitError("this run needs about " + format_bytes(need.total()) + " (estimate: " +
-                           format_bytes(need.activations) + " activations, " + format_bytes(need.lbfgs) +
-                           " L-BFGS history, " + format_bytes(need.weights) + " weights), more than " +
-                           (opt.max_memory < 0 ? "the available memory, " : "--max-memory ") +
+                           format_bytes(need.activations) + " activations" +
+                           (settings.tile > 0 ? " of a tile, " + format_bytes(need.tiled) + " whole-image buffers" : "") +
+                           ", " + format_bytes(need.lbfgs) + " L-BFGS history, " + format_bytes(need.weights) +
+                           " weights), more than " + (opt.max_memory < 0 ? "the available memory, " : "--max-memory ") +
                            format_bytes(max_memory) + "; lower --size or --lbfgs-history" +
                            (opt.max_memory < 0 ? " or set --max-memory" : " or raise --max-memory"));
   // (VGG19's estimate: an upper bound for VGG16.) The network the weights hold, from the header
   // alone, decides which layer names exist and how small an image may be at each scale.
   check_stylize_inputs(weights_network(opt.weights), content, styles, settings);
   const Vgg<float> net = load_vgg(opt.weights);
+  if (settings.tile > 0)
+    std::fprintf(stderr, "nst: %s\n", describe_tiling(content.height, content.width, settings, *net.network).c_str());
 
   std::fprintf(stderr,
                "nst: %s -> %s, %dx%d, %zu style image%s, %d iterations (%s), %d threads, weights %s (%s, %s), "

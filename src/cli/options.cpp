@@ -116,6 +116,7 @@ const std::map<std::string, std::string>& flag_of_field() {
       {"style_masks", "--style-mask"},
       {"clamp", "--clamp"},
       {"loss.loss_scale", "--loss-scale"},
+      {"tile", "--tile"},
   };
   return m;
 }
@@ -245,6 +246,9 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   app.add_option("--max-memory", max_memory,
                  "Refuse a run whose estimated peak memory exceeds this many bytes (suffixes K, M, G, T; "
                  "0: no limit; default: the machine's available memory)");
+  app.add_option("--tile", settings.tile,
+                 "Evaluate the loss in tiles of about N pixels a side: the same result to float rounding in less "
+                 "memory and more time (0: the whole image; default: tiles only when the run does not fit the memory)");
 
   std::string shard;
   app.add_flag("--batch", opt.batch,
@@ -323,6 +327,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
               std::to_string(opt.max_side));
   if (!max_memory.empty()) opt.max_memory = parse_byte_size("--max-memory", max_memory);
   opt.lbfgs_history_given = app.count("--lbfgs-history") > 0;
+  opt.tile_given = app.count("--tile") > 0;
   require(opt.checkpoint_every >= 1, "--checkpoint-every must be >= 1, got " + std::to_string(opt.checkpoint_every));
   require(app.count("--checkpoint") == 0 || !opt.checkpoint.empty(), "--checkpoint: empty file name");
   require(app.count("--resume") == 0 || !opt.resume.empty(), "--resume: empty file name");

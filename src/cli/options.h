@@ -58,6 +58,7 @@ struct Options {
   int64_t max_pixels = 89478485;
   int64_t max_memory = -1;  // bytes; -1: MemAvailable of /proc/meminfo (no limit if unknown); 0: no limit
   bool lbfgs_history_given = false;  // --lbfgs-history on the command line: never reduced to fit
+  bool tile_given = false;           // --tile on the command line: never chosen to fit
   std::string checkpoint;    // --checkpoint: where the run's state is saved ("" = never)
   int checkpoint_every = 50;
   std::string resume;        // --resume: the checkpoint to continue from

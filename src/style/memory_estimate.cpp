@@ -1,5 +1,7 @@
 #include "nst/style/memory_estimate.h"
 
+#include "nst/style/tiled_loss.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <stdexcept>
@@ -16,6 +18,20 @@ namespace {
 // (which grow with the same H·W) together cost about 2.5 bytes; 2.75 leaves a small margin.
 constexpr double kBytesPerActivation = 2.75;
 constexpr int64_t kBaseBytes = 24ll << 20;
+// Tiled runs, calibrated the same way (2026-11-29, 2 threads, --lbfgs-history 2, 1-2 iterations,
+// retained heap; measured peak / this estimate): 512x384 with tiles of 128 and 256 px: 527 / 528
+// and 561 / 575 MiB; 1024x768, tiles of 256 and 512: 852 / 882 and 1125 / 1180 MiB (before
+// stylize() released its image-size inputs); 2048x1536, tiles of 512: 1694 / 1735 MiB (with 10
+// floats; 12 below). Fitted: a crop's layer values (the largest crop, a tile with
+// its halos) cost about 1.5 bytes each (the whole-image calibration above counts buffers a
+// tiled evaluation frees between tiles); about 48 MiB does not shrink with the tile (the
+// convolutions' per-thread work buffers); and about 10 image-size floats more than the L-BFGS
+// term's are alive (the TV term's image and gradient, the evaluation's gradient sums, the
+// images and the heap's fragments between tiles of different sizes); 12 leaves a margin where
+// the image-size terms dominate (4096 px).
+constexpr double kTiledBytesPerActivation = 1.6;
+constexpr int64_t kTiledFixedBytes = 48ll << 20;
+constexpr double kTiledWholeVectors = 12.0;
 
 struct Walk {
   int64_t activations = 0;  // floats of every layer output up to the deepest layer
@@ -50,28 +66,64 @@ MemoryEstimate estimate_stylize_memory(int64_t content_h, int64_t content_w, int
   layers.insert(layers.end(), settings.loss.style_layers.begin(), settings.loss.style_layers.end());
   const size_t deepest = network.deepest(layers);
 
-  const Walk content = walk(network, content_h, content_w, deepest);
-  const Walk style = walk(network, style_h, style_w, deepest);
+  // Tiled: the largest crop (a tile with its halos) of the content and of the style images.
+  int64_t ch = content_h, cw = content_w, sh = style_h, sw = style_w;
+  if (settings.tile > 0) {
+    const TileGrid g = make_tile_grid(network, layers, content_h, content_w, settings.tile);
+    const int64_t crop = g.halo + g.tile + g.halo_after;
+    ch = std::min(ch, crop);
+    cw = std::min(cw, crop);
+    sh = std::min(sh, crop);
+    sw = std::min(sw, crop);
+  }
+  const Walk content = walk(network, ch, cw, deepest);
+  const Walk style = walk(network, sh, sw, deepest);
   int64_t all_weights = 0;
   for (const TensorRequest& t : network.tensor_requests()) all_weights += shape_numel(t.shape);
   const double n = 3.0 * static_cast<double>(content_h) * static_cast<double>(content_w);
   MemoryEstimate e;
   e.weights = 4 * (all_weights + content.winograd);
-  e.activations = static_cast<int64_t>(kBytesPerActivation * static_cast<double>(std::max(content.activations, style.activations)));
+  const double per_value = settings.tile > 0 ? kTiledBytesPerActivation : kBytesPerActivation;
+  e.activations = static_cast<int64_t>(per_value * static_cast<double>(std::max(content.activations, style.activations)));
   const double pair_bytes = settings.lbfgs_precision == HistoryPrecision::Half ? 2.0 : 4.0;
   // Adam keeps two moment vectors instead of the history.
   const double history = settings.optimizer == Optimizer::Adam ? 2.0 * 4.0 : 2.0 * settings.lbfgs_history * pair_bytes;
   e.lbfgs = static_cast<int64_t>((history + 10.0 * 4.0) * n);
   e.base = kBaseBytes;
+  if (settings.tile > 0) {
+    // Whole-image buffers of the tiled evaluation: the content layers' targets, and the image
+    // and its gradient of the total-variation term.
+    double targets = 0;
+    for (const std::string& name : settings.loss.content_layers) {
+      const LayerInfo& info = network.layer(name);
+      targets += static_cast<double>(info.channels) * static_cast<double>(content_h >> info.pool_level) *
+                 static_cast<double>(content_w >> info.pool_level);
+    }
+    e.tiled = static_cast<int64_t>(4.0 * (targets + kTiledWholeVectors * n)) + kTiledFixedBytes;
+  }
   return e;
 }
 
+int64_t choose_tile(int64_t content_h, int64_t content_w, int64_t style_h, int64_t style_w,
+                    const StylizeSettings& settings, int64_t budget, const Network& network) {
+  std::vector<std::string> layers = settings.loss.content_layers;
+  layers.insert(layers.end(), settings.loss.style_layers.begin(), settings.loss.style_layers.end());
+  const int64_t align = tile_alignment(network, layers);
+  StylizeSettings s = settings;
+  // Tiles below the longest side, largest first (one as large as the image is no split).
+  for (int64_t t = (std::max(content_h, content_w) - 1) / align * align; t >= align; t -= align) {
+    s.tile = t;
+    if (estimate_stylize_memory(content_h, content_w, style_h, style_w, s, network).total() <= budget) return t;
+  }
+  return 0;
+}
+
 int fit_lbfgs_history(int64_t content_h, int64_t content_w, int64_t style_h, int64_t style_w,
-                      const StylizeSettings& settings, int64_t budget) {
+                      const StylizeSettings& settings, int64_t budget, const Network& network) {
   StylizeSettings s = settings;
   auto fits = [&](int m) {
     s.lbfgs_history = m;
-    return estimate_stylize_memory(content_h, content_w, style_h, style_w, s).total() <= budget;
+    return estimate_stylize_memory(content_h, content_w, style_h, style_w, s, network).total() <= budget;
   };
   if (!fits(1)) return 0;
   int lo = 1, hi = settings.lbfgs_history;  // fits(lo); the estimate grows with m
