@@ -30,7 +30,7 @@ for run in "${runs[@]}"; do
   [[ -n $split ]] || split=untiled
   work=$(grep -o 'about [0-9.]*x the work' "$name.log" | sed 's/about //; s/ the work//' || true)
   [[ -z $work ]] || split="$split ($work work)"
-  pairs=$(grep -o 'L-BFGS history [0-9]*' "$name.log" | head -1 | sed 's/L-BFGS history //')
+  pairs=$(grep -o ', L-BFGS history [0-9]*' "$name.log" | head -1 | sed 's/, L-BFGS history //')
   estimate=$(grep -o 'estimated peak memory [0-9.]* [KMG]iB' "$name.log" | sed 's/estimated peak memory //')
   peak_kb=$(grep 'Maximum resident set size' "$name.log" | awk '{print $NF}')
   peak=$(awk -v k="$peak_kb" 'BEGIN { printf "%.2f GiB", k / 1048576 }')
