@@ -345,13 +345,13 @@ Image prepare(const Image& img, int size, const std::string& mode) {
 }
 
 struct Setup {
-  Vgg19<float> net;
+  Vgg<float> net;
   Image content, style;
   Tensor<float> content_x, style_x;
 };
 
 Setup load_setup(const Options& o, int size) {
-  Setup s{load_vgg19(o.weights), prepare(load_image(o.content), size, o.resize),
+  Setup s{load_vgg(o.weights), prepare(load_image(o.content), size, o.resize),
           prepare(load_image(o.style), size, o.resize), {}, {}};
   s.content_x = image_to_input(s.content, s.net.preprocess);
   s.style_x = image_to_input(s.style, s.net.preprocess);
@@ -447,7 +447,7 @@ void check_layer(const char* what, const ConvLayer& l, const LayerWeights& w, in
   }
 }
 
-void check_convs(const Vgg19<float>& net, int64_t H, int64_t W, bool full) {
+void check_convs(const Vgg<float>& net, int64_t H, int64_t W, bool full) {
   for (const ConvLayer& l : kLayers) {
     const LayerWeights w(net.convs[static_cast<size_t>(l.index)].weight);
     // Keep the naive check near 50 MFLOP per direction: small sides for wide layers, always odd.
@@ -468,13 +468,13 @@ const std::vector<std::string> kStyleLayers{"relu1_1", "relu2_1", "relu3_1", "re
 // The Gatys loss built from the public ops, as GatysLoss::evaluate builds it, so that the
 // recorded forward (+ losses) and the backward can be timed apart.
 struct SplitLoss {
-  const Vgg19<float>& net;
+  const Vgg<float>& net;
   std::vector<std::string> layers;
   std::shared_ptr<const Tensor<float>> content_target;
   std::vector<std::shared_ptr<const Tensor<float>>> style_targets;
   GatysConfig cfg;
 
-  SplitLoss(const Vgg19<float>& n, const Tensor<float>& content, const Tensor<float>& style) : net(n) {
+  SplitLoss(const Vgg<float>& n, const Tensor<float>& content, const Tensor<float>& style) : net(n) {
     layers = kContentLayers;
     layers.insert(layers.end(), kStyleLayers.begin(), kStyleLayers.end());
     content_target = net.forward(constant(content), kContentLayers, Pooling::Max).at("relu4_2").value_ptr();

@@ -40,7 +40,7 @@ struct Run {
   std::vector<double> losses;
 };
 
-Run run(const Vgg19<float>& net, int threads) {
+Run run(const Vgg<float>& net, int threads) {
   const int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
   const Image content = resize_longest_side(load_image(kContent), 80);
@@ -63,7 +63,7 @@ Run run(const Vgg19<float>& net, int threads) {
 
 TEST_CASE("real weights: 30 iterations at 80 px cut the loss by a large factor, same for 1 and 2 threads") {
   if (!have_real_data()) return;
-  const Vgg19<float> net = load_vgg19(kWeights);
+  const Vgg<float> net = load_vgg(kWeights);
   CHECK(net.preprocess == Preprocess::Caffe);
   const Run one = run(net, 1), two = run(net, 2);
   REQUIRE(one.losses.size() == 30);

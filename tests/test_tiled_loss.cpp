@@ -127,7 +127,7 @@ TEST_CASE("aligned crops give the whole image's interior features bit for bit; m
 
 TEST_CASE("tiled loss and gradient equal the untiled ones for several tile sizes") {
   if (!have_real_data()) return;
-  const Vgg<float> net = load_vgg19(kWeights);
+  const Vgg<float> net = load_vgg(kWeights);
   struct Setup {
     int side;
     std::vector<std::string> content, style;
@@ -167,7 +167,7 @@ TEST_CASE("tiled loss and gradient equal the untiled ones for several tile sizes
 
 TEST_CASE("no seam: across a tile border the gradient of a flat region changes as it does untiled") {
   if (!have_real_data()) return;
-  const Vgg<float> net = load_vgg19(kWeights);
+  const Vgg<float> net = load_vgg(kWeights);
   Case c = make_case(net, 96, {"relu2_2"}, {"relu1_1", "relu2_1", "relu3_1"});
   for (int64_t i = 0; i < c.x.numel(); ++i) c.x[i] = 10.0f;  // one flat colour
   const GatysLoss<float> plain(net, c.content, {c.style}, {}, c.config);

@@ -34,7 +34,7 @@ std::map<std::string, Tensor<T>> tiny_weights(std::mt19937_64& rng) {
 }
 
 // Straightforward reference: naive conv, bias, ReLU, 2x2 max pool, layer by layer.
-Tensor<double> reference_layer(const Vgg19<double>& net, Tensor<double> x, const std::string& layer) {
+Tensor<double> reference_layer(const Vgg<double>& net, Tensor<double> x, const std::string& layer) {
   size_t conv = 0;
   for (const LayerInfo& info : vgg19_network().layers) {
     const std::string& name = info.name;
@@ -109,7 +109,7 @@ TEST_CASE("the network tables: neural-style names, channels, pool levels, torchv
 
 TEST_CASE("VGG19 forward on tiny weights matches the naive reference at every block") {
   std::mt19937_64 rng(51);
-  const Vgg19<double> net = Vgg19<double>::from_tensors(tiny_weights<double>(rng), Preprocess::Caffe);
+  const Vgg<double> net = Vgg<double>::from_tensors(tiny_weights<double>(rng), Preprocess::Caffe);
   const Tensor<double> x = random_tensor<double>({1, 3, 34, 37}, rng, -2, 2);
   const std::vector<std::string> layers{"conv1_1", "relu2_1", "pool2", "relu3_3", "relu4_2", "relu5_1", "pool5"};
   const auto out = net.forward(constant(x), layers, Pooling::Max);
@@ -131,11 +131,11 @@ TEST_CASE("from_tensors rejects missing and inconsistent tensors") {
   auto w = tiny_weights<float>(rng);
   auto missing = w;
   missing.erase("features.21.bias");
-  CHECK_THROWS_WITH_AS(Vgg19<float>::from_tensors(missing, Preprocess::Caffe), "VGG19: missing features.21.bias",
+  CHECK_THROWS_WITH_AS(Vgg<float>::from_tensors(missing, Preprocess::Caffe), "VGG19: missing features.21.bias",
                        std::invalid_argument);
   auto wrong = w;
   wrong["features.5.weight"] = Tensor<float>({5, 7, 3, 3});
-  CHECK_THROWS_AS(Vgg19<float>::from_tensors(wrong, Preprocess::Caffe), std::invalid_argument);
+  CHECK_THROWS_AS(Vgg<float>::from_tensors(wrong, Preprocess::Caffe), std::invalid_argument);
 }
 
 TEST_CASE("preprocessing conventions and their inverse") {
@@ -159,7 +159,7 @@ TEST_CASE("preprocessing conventions and their inverse") {
 
 TEST_CASE("full Gatys loss (content + 2 styles + TV) matches finite differences w.r.t. the pixels") {
   std::mt19937_64 rng(53);
-  const Vgg19<double> net = Vgg19<double>::from_tensors(tiny_weights<double>(rng), Preprocess::Caffe);
+  const Vgg<double> net = Vgg<double>::from_tensors(tiny_weights<double>(rng), Preprocess::Caffe);
   const Tensor<double> content = random_tensor<double>({1, 3, 16, 16}, rng, -1, 1);
   const std::vector<Tensor<double>> styles{random_tensor<double>({1, 3, 20, 17}, rng, -1, 1),
                                            random_tensor<double>({1, 3, 16, 24}, rng, -1, 1)};
@@ -194,7 +194,7 @@ TEST_CASE("full Gatys loss (content + 2 styles + TV) matches finite differences 
 
 TEST_CASE("style blend: one style with weight 1 equals blending it with a zero-weight other") {
   std::mt19937_64 rng(54);
-  const Vgg19<double> net = Vgg19<double>::from_tensors(tiny_weights<double>(rng), Preprocess::Caffe);
+  const Vgg<double> net = Vgg<double>::from_tensors(tiny_weights<double>(rng), Preprocess::Caffe);
   const Tensor<double> content = random_tensor<double>({1, 3, 16, 16}, rng);
   const Tensor<double> a = random_tensor<double>({1, 3, 16, 16}, rng), b = random_tensor<double>({1, 3, 16, 16}, rng);
   const Tensor<double> x = random_tensor<double>({1, 3, 16, 16}, rng);

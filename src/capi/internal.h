@@ -13,7 +13,7 @@
 #include <string>
 
 struct nst_model {
-  nst::Vgg19<float> net;
+  nst::Vgg<float> net;
 };
 
 struct nst_job {

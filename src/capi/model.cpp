@@ -10,7 +10,7 @@
 
 namespace {
 
-nst_status load(int abi_version, nst_model** out, const char* who, const std::function<nst::Vgg19<float>()>& make) {
+nst_status load(int abi_version, nst_model** out, const char* who, const std::function<nst::Vgg<float>()>& make) {
   using nst::capi::fail;
   try {
     if (!out) return fail(NST_INVALID_ARGUMENT, std::string(who) + ": out is null");

@@ -55,10 +55,6 @@ struct Vgg {
                                         Pooling pooling) const;
 };
 
-// The name this type had before VGG16; kept so code written against it still compiles.
-template <class T>
-using Vgg19 = Vgg<T>;
-
 // The network a safetensors file holds, from its header only: the `model` metadata key
 // ("vgg19" / "vgg16") if present, else its tensor names (features.34.weight: VGG19;
 // features.28.weight without features.30: VGG16); VGG19 when neither tells. Throws WeightsError.
@@ -67,7 +63,6 @@ const Network& weights_network(const std::string& path);
 // Loads a VGG (the network weights_network() names) from a safetensors file (see
 // ../shared/weights/README.md); throws WeightsError naming the file and the network.
 Vgg<float> load_vgg(const std::string& path);
-inline Vgg<float> load_vgg19(const std::string& path) { return load_vgg(path); }
 // The same from a buffer holding the whole file (read during the call only); `name` is used in
 // messages.
 Vgg<float> load_vgg(const unsigned char* bytes, size_t size, const std::string& name);
