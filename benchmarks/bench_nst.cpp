@@ -22,6 +22,7 @@
 //                  [--kernels avx512|avx2|portable]
 //        bench_nst --compare --size S --threads T --iters N [--dump DIR] [--init content|random]
 //          (one process, for compare_pytorch.py: per-iteration losses and times, RSS)
+#include "center_square.h"
 #include "nst/heap.h"
 #include "nst/io/image.h"
 #include "nst/model/preprocess.h"
@@ -327,20 +328,8 @@ Flops count_flops(int64_t H, int64_t W) {
 // ---------------------------------------------------------------------------------------------
 // Images and network
 
-Image center_square(const Image& img) {
-  const int side = std::min(img.width, img.height);
-  const int x0 = (img.width - side) / 2, y0 = (img.height - side) / 2;
-  Image out;
-  out.width = out.height = side;
-  out.rgb.resize(static_cast<size_t>(side) * side * 3);
-  for (int y = 0; y < side; ++y)
-    std::copy_n(img.rgb.begin() + ((static_cast<ptrdiff_t>(y0 + y) * img.width + x0) * 3), side * 3,
-                out.rgb.begin() + static_cast<ptrdiff_t>(y) * side * 3);
-  return out;
-}
-
 Image prepare(const Image& img, int size, const std::string& mode) {
-  if (mode == "square") return resize_image(center_square(img), size, size);
+  if (mode == "square") return resize_image(bench::center_square(img), size, size);
   return resize_longest_side(img, size);
 }
 

@@ -23,6 +23,7 @@
 //
 //   winograd_accuracy [--weights FILE] [--image FILE] [--style FILE] [--size N] [--layers N]
 //                     [--points FILE] [--hp-input] [--seed S] [--no-loss]
+#include "center_square.h"
 #include "nst/io/image.h"
 #include "nst/kernels/conv.h"
 #include "nst/kernels/kernel_set.h"
@@ -216,18 +217,6 @@ std::vector<float> mirrored(int64_t C, int64_t H, int64_t W, const float* v) {
   return out;
 }
 
-Image center_square(const Image& img) {
-  const int side = std::min(img.width, img.height);
-  const int x0 = (img.width - side) / 2, y0 = (img.height - side) / 2;
-  Image out;
-  out.width = out.height = side;
-  out.rgb.resize(static_cast<size_t>(side) * side * 3);
-  for (int y = 0; y < side; ++y)
-    for (int i = 0; i < side * 3; ++i)
-      out.rgb[static_cast<size_t>(y * side * 3 + i)] = img.rgb[static_cast<size_t>((y0 + y) * img.width * 3 + x0 * 3 + i)];
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -258,7 +247,7 @@ int main(int argc, char** argv) {
   if (o.size < 16 || o.layers < 1 || o.layers > 16) die("--size >= 16, --layers 1..16");
 
   const Vgg<float> net = load_vgg(o.weights);
-  const Image img = resize_image(center_square(load_image(o.image)), o.size, o.size);
+  const Image img = resize_image(bench::center_square(load_image(o.image)), o.size, o.size);
   const Tensor<float> x0 = image_to_input(img, net.preprocess);
   std::vector<Transforms> candidates;
   if (!o.points.empty()) candidates = read_points(o.points);
@@ -356,7 +345,7 @@ int main(int argc, char** argv) {
   if (!o.loss) return 0;
 
   // End to end: loss and gradient at the content image.
-  const Image style_img = resize_image(center_square(load_image(o.style)), o.size, o.size);
+  const Image style_img = resize_image(bench::center_square(load_image(o.style)), o.size, o.size);
   const Tensor<float> style_x = image_to_input(style_img, net.preprocess);
   Vgg<double> netd;
   netd.network = net.network;
