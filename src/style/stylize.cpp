@@ -126,22 +126,6 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   if (settings.conv_algo != ConvAlgo::Auto) model.conv_algo = settings.conv_algo;
   const int total_iterations = settings.scale_iterations * static_cast<int>(sizes.size() - 1) + settings.iterations;
   const auto start = std::chrono::steady_clock::now();
-  // The time budget's deadline of each scale (settings.time_limit): cumulative shares in
-  // proportion to iterations x pixels.
-  std::vector<double> deadlines;
-  if (settings.time_limit >= 0) {
-    std::vector<double> cost;
-    double total_cost = 0;
-    for (size_t k = 0; k < sizes.size(); ++k) {
-      const auto [w, h] = scaled_dims(content, sizes[k]);
-      cost.push_back(static_cast<double>(k + 1 == sizes.size() ? settings.iterations : settings.scale_iterations) *
-                     static_cast<double>(w) * static_cast<double>(h));
-      total_cost += cost.back();
-    }
-    double sum = 0;
-    for (double c : cost) deadlines.push_back(settings.time_limit * ((sum += c) / total_cost));
-    deadlines.back() = settings.time_limit;
-  }
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   // Checkpointing (style/stylize_state.h): L-BFGS, at any scale.
   const StylizeCheckpointing& ck = callbacks.checkpointing;
@@ -151,11 +135,26 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   if (first_scale >= sizes.size())
     throw std::invalid_argument("resume: the saved state is at scale " + std::to_string(first_scale + 1) + ", this run has " +
                                 std::to_string(sizes.size()));
+  // The time budget's deadline of each scale still to run (settings.time_limit; a resumed run
+  // shares it among the scales left): cumulative shares in proportion to iterations x pixels.
+  std::vector<double> deadlines(sizes.size(), 0.0);
+  if (settings.time_limit >= 0) {
+    std::vector<double> cost;
+    double total_cost = 0;
+    for (size_t k = first_scale; k < sizes.size(); ++k) {
+      const auto [w, h] = scaled_dims(content, sizes[k]);
+      cost.push_back(static_cast<double>(k + 1 == sizes.size() ? settings.iterations : settings.scale_iterations) *
+                     static_cast<double>(w) * static_cast<double>(h));
+      total_cost += cost.back();
+    }
+    double sum = 0;
+    for (size_t k = first_scale; k < sizes.size(); ++k)
+      deadlines[k] = settings.time_limit * ((sum += cost[k - first_scale]) / total_cost);
+    deadlines.back() = settings.time_limit;
+  }
   double seconds_before = 0;
   if (ck.resume) seconds_before = ck.resume->seconds;
-  const auto seconds = [&] {
-    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
+  const auto seconds = [&] { return seconds_before + elapsed(); };
   StylizeResult result;
   int done = 0, evaluations = 0;  // over finished scales
   if (ck.resume) done = ck.resume->iterations_before, evaluations = ck.resume->evaluations_before;
@@ -262,7 +261,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     const int iterations = last ? settings.iterations : settings.scale_iterations;
     bool scale_time_up = false, user_stop = false;
     const auto on_iteration = [&](const LbfgsIteration& it) {
-      if (!deadlines.empty() && it.iteration < iterations && elapsed() >= deadlines[k]) scale_time_up = true;
+      if (settings.time_limit >= 0 && it.iteration < iterations && elapsed() >= deadlines[k]) scale_time_up = true;
       if (!callbacks.on_iteration) return !scale_time_up;
       StylizeProgress p;
       p.iteration = done + it.iteration;
