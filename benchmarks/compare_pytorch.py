@@ -256,6 +256,8 @@ def main():
     ap.add_argument("--content", default=os.path.join(SHARED, "images/tubingen.jpg"))
     ap.add_argument("--style", default=os.path.join(SHARED, "images/starry_night.jpg"))
     ap.add_argument("--tolerance", type=float, default=1e-3, help="relative loss agreement required")
+    ap.add_argument("--kernels", choices=["avx512", "avx2", "portable"],
+                    help="nst kernel set to force (default: the best this CPU runs)")
     # child mode (internal)
     ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--dump", help=argparse.SUPPRESS)
@@ -307,6 +309,8 @@ def main():
                 base = [bench, "--compare", "--size", str(size), "--threads", str(t), "--iters", str(args.iters),
                         "--init", "content", "--resize", args.resize, "--weights", args.weights,
                         "--content", args.content, "--style", args.style]
+                if args.kernels:
+                    base += ["--kernels", args.kernels]
                 if ti == 0:
                     base += ["--dump", dump]
                 print(f"[{size} px, {t} thread(s)] nst ...", file=sys.stderr, flush=True)
