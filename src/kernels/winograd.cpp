@@ -59,13 +59,15 @@ T* group_workspace(size_t n) {
 // The three steps on one group of `rows` tile rows from tile row ty0. V: (36, Ci, G) and
 // M: (36, Co, G) with G >= rows * tiles_x. Inside a parallel region each step is split among
 // the team (Shared); otherwise one thread does the whole group.
+//
+// U_ξ is (K x C) row-major: the forward's (Co x Ci); the backward reads its transpose, unless
+// `u_is_co_ci`: U already transposed to (Co x Ci) per position (transpose_for_backward).
 template <bool Backward, bool Shared, class T>
-void run_group(const Geometry& g, const T* in, const T* U, T* out, const Extras<T>& ex, int64_t ty0,
-               int64_t rows, int64_t G, T* V, T* M, RowScratch<T>& scratch) {
+void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, T* out, const Extras<T>& ex,
+               int64_t ty0, int64_t rows, int64_t G, T* V, T* M, RowScratch<T>& scratch) {
   constexpr bool Flip = Backward;
   const int64_t HW = g.H * g.W, Gn = rows * g.tiles_x;
-  // U_ξ is (K x C) row-major: the forward's (Co x Ci); backward uses its transpose.
-  const int64_t K = Backward ? g.Ci : g.Co, C = Backward ? g.Co : g.Ci;
+  const bool transposed = Backward && !u_is_co_ci;
 
   // Runs body(0..n-1): split among the team, or all here. Static, in contiguous ranges: the
   // tasks cost the same, and a thread's tasks then write neighbouring parts of V and M. With
@@ -102,23 +104,23 @@ void run_group(const Geometry& g, const T* in, const T* U, T* out, const Extras<
   each(36 * ncc, [&](int64_t task) {
     const int64_t xi = task / ncc, j0 = (task % ncc) * kGemmCols;
     const int64_t jn = std::min(kGemmCols, Gn - j0);
-    const T* uxi = U + xi * K * C;
+    const T* uxi = U + xi * g.Co * g.Ci;
     const T* vxi = V + xi * g.Ci * G + j0;
     T* mxi = M + xi * g.Co * G + j0;
-    // Float: the kernel set's sgemm. Double: Eigen.
+    // Float: the kernel set's sgemm (the same chain of products for either layout of U_ξ, so
+    // the same bits). Double: Eigen.
     if constexpr (std::is_same_v<T, float>) {
-      if constexpr (Backward)
-        sgemm(g.Co, jn, g.Ci, uxi, 1, C, vxi, G, 1, mxi, G);  // U_ξᵀ: (i, k) at U_ξ[k][i]
+      if (transposed)
+        sgemm(g.Co, jn, g.Ci, uxi, 1, g.Co, vxi, G, 1, mxi, G);  // U_ξᵀ: (i, k) at U_ξ[k][i]
       else
-        sgemm(g.Co, jn, g.Ci, uxi, C, 1, vxi, G, 1, mxi, G);
+        sgemm(g.Co, jn, g.Ci, uxi, g.Ci, 1, vxi, G, 1, mxi, G);
     } else {
-      const ConstStrided<T> u(uxi, K, C, Eigen::OuterStride<>(C));
       const ConstStrided<T> v(vxi, g.Ci, jn, Eigen::OuterStride<>(G));
       Strided<T> m(mxi, g.Co, jn, Eigen::OuterStride<>(G));
-      if constexpr (Backward)
-        m.noalias() = u.transpose() * v;
+      if (transposed)
+        m.noalias() = ConstStrided<T>(uxi, g.Ci, g.Co, Eigen::OuterStride<>(g.Co)).transpose() * v;
       else
-        m.noalias() = u * v;
+        m.noalias() = ConstStrided<T>(uxi, g.Co, g.Ci, Eigen::OuterStride<>(g.Ci)) * v;
     }
   });
 
@@ -141,6 +143,24 @@ void run_group(const Geometry& g, const T* in, const T* U, T* out, const Extras<
   });
 }
 
+// U (36, K, C) of the forward -> (36, C, K): for the backward, whose GEMMs multiply by U_ξᵀ,
+// read in place. Costs one pass over U per call; with many groups each would otherwise pack
+// U_ξᵀ again (measured in the commit that added this).
+template <class T>
+Buffer<T> transpose_for_backward(const Geometry& g, const T* U) {
+  // In the backward's geometry the forward's K is g.Ci and its C is g.Co.
+  const int64_t K = g.Ci, C = g.Co;
+  Buffer<T> ut(static_cast<size_t>(36 * K * C));
+#pragma omp parallel for schedule(static)
+  for (int64_t xi = 0; xi < 36; ++xi) {
+    const T* src = U + xi * K * C;
+    T* dst = ut.data() + xi * K * C;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = 0; c < C; ++c) dst[c * K + k] = src[k * C + c];
+  }
+  return ut;
+}
+
 template <bool Backward, class T>
 void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Extras<T>& ex) {
   // Per-thread row scratch, allocated here so that running out of memory throws to the caller.
@@ -158,6 +178,11 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
   const int64_t own_groups = (g.tiles_y + own_rows - 1) / own_rows;
   if (own_groups >= kMinOwnGroups) {
     const int64_t G = own_rows * g.tiles_x;
+    // The backward reads U_ξᵀ: transposed once here, every group's GEMM reads it in place
+    // instead of packing it again (512 px, 1 thread: see transpose_for_backward).
+    Buffer<T> ut;
+    if constexpr (Backward) ut = transpose_for_backward(g, U);
+    const T* u = Backward ? ut.data() : U;
     bool failed = false;
 #pragma omp parallel
     {
@@ -173,7 +198,7 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
       for (int64_t grp = 0; grp < own_groups; ++grp) {
         if (!V) continue;
         const int64_t ty0 = grp * own_rows, rows = std::min(own_rows, g.tiles_y - ty0);
-        run_group<Backward, false>(g, in, U, out, ex, ty0, rows, G, V, V + 36 * g.Ci * G, scratch);
+        run_group<Backward, false>(g, in, u, Backward, out, ex, ty0, rows, G, V, V + 36 * g.Ci * G, scratch);
       }
     }
     if (failed) throw std::bad_alloc();
@@ -189,8 +214,8 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
   {
     RowScratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
     for (int64_t ty0 = 0; ty0 < g.tiles_y; ty0 += group_rows)
-      run_group<Backward, true>(g, in, U, out, ex, ty0, std::min(group_rows, g.tiles_y - ty0), G, V,
-                                V + 36 * g.Ci * G, scratch);
+      run_group<Backward, true>(g, in, U, false, out, ex, ty0, std::min(group_rows, g.tiles_y - ty0), G,
+                                V, V + 36 * g.Ci * G, scratch);
   }
 }
 
