@@ -1,9 +1,9 @@
 // The options that control a long run: --time-limit; the L-BFGS history fitted to --max-memory.
 #include <doctest/doctest.h>
 
-#include "cli/memory_plan.h"
 #include "cli/options.h"
 #include "nst/style/memory_estimate.h"
+#include "nst/style/memory_plan.h"
 
 #include <string>
 #include <vector>
@@ -70,31 +70,32 @@ TEST_CASE("tiled estimate, choose_tile and plan_memory: tiles first, then fewer 
   CHECK(nst::choose_tile(h, w, sh, sw, s, total(64, 100) - 1) == 0);
   // The plan: untiled when it fits; else the largest tile with the whole history; else fewer pairs.
   nst::StylizeSettings p = s;
-  CHECK(nst::cli::plan_memory(h, w, sh, sw, p, total(0, 100), false, false).fits);
+  CHECK(nst::plan_memory(h, w, sh, sw, p, total(0, 100), false, false).fits);
   CHECK(p.tile == 0);
   p = s;
-  nst::cli::MemoryPlan plan = nst::cli::plan_memory(h, w, sh, sw, p, total(1024, 100), false, false);
+  nst::MemoryPlan plan = nst::plan_memory(h, w, sh, sw, p, total(1024, 100), false, false, kPlanNames);
   CHECK(plan.fits);
   CHECK(p.tile == 1024);
   CHECK(p.lbfgs_history == 100);
   REQUIRE(plan.notes.size() == 1);
-  CHECK(plan.notes[0].find("evaluating it in tiles of 1024 px") != std::string::npos);
+  CHECK(plan.notes[0].find("evaluating it in tiles of 1024 px (--tile N sets it)") != std::string::npos);
   p = s;
-  plan = nst::cli::plan_memory(h, w, sh, sw, p, total(1024, 5), false, false);
+  plan = nst::plan_memory(h, w, sh, sw, p, total(1024, 5), false, false);
   CHECK(plan.fits);
   CHECK(p.tile == 1024);  // the largest tile that fits with kMinAutoPairs ...
   CHECK(p.lbfgs_history == 5);  // ... and then as many pairs as fit with it
-  CHECK(plan.notes.size() == 2);
+  REQUIRE(plan.notes.size() == 2);
+  CHECK(plan.notes[1].find("keeping 5 pairs (lbfgs_history sets it)") != std::string::npos);  // the default names
   p = s;  // --lbfgs-history given: only the tile may change
-  CHECK_FALSE(nst::cli::plan_memory(h, w, sh, sw, p, total(1024, 5), false, true).fits);
+  CHECK_FALSE(nst::plan_memory(h, w, sh, sw, p, total(1024, 5), false, true).fits);
   p = s;  // --tile given: only the history may change
   p.tile = 512;
-  CHECK(nst::cli::plan_memory(h, w, sh, sw, p, total(1024, 5), true, false).fits);
+  CHECK(nst::plan_memory(h, w, sh, sw, p, total(1024, 5), true, false).fits);
   CHECK(p.tile == 512);
   CHECK(p.lbfgs_history > 5);
   p = s;  // tiling refused by the settings (normalized gradients): the history only
   p.loss.normalize_gradients = true;
-  CHECK_FALSE(nst::cli::plan_memory(h, w, sh, sw, p, total(1024, 5), false, false).fits);
+  CHECK_FALSE(nst::plan_memory(h, w, sh, sw, p, total(1024, 5), false, false).fits);
   CHECK(p.tile == 0);
   CHECK(parse({}).tile_given == false);
   CHECK(parse({"--tile", "512"}).tile_given == true);

@@ -1,12 +1,12 @@
 #include "cli/batch.h"
 
-#include "cli/memory_plan.h"
 #include "cli/progress.h"
 #include "nst/io/atomic_file.h"
 #include "nst/io/image.h"
 #include "nst/model/vgg19.h"
 #include "nst/nst.h"
 #include "nst/style/memory_estimate.h"
+#include "nst/style/memory_plan.h"
 #include "nst/style/stylize.h"
 #include "nst/threads.h"
 
@@ -298,12 +298,12 @@ int run_batch(const Options& opt, const std::function<bool()>& stop,
       const Image content = resize_longest_side(load_image(input, limits), opt.size);
       StylizeSettings settings = base;
       settings.seed = seed;
-      if (opt.max_memory > 0) {  // as nst does (cli/memory_plan.h): tiles, then fewer L-BFGS pairs
+      if (opt.max_memory > 0) {  // as nst does (nst/style/memory_plan.h): tiles, then fewer L-BFGS pairs
         int64_t sh = 1, sw = 1;
         for (const Image& s : styles)
           if (int64_t{s.width} * s.height > sh * sw) sh = s.height, sw = s.width;
         const MemoryPlan plan = plan_memory(content.height, content.width, sh, sw, settings, opt.max_memory,
-                                            opt.tile_given, opt.lbfgs_history_given);
+                                            opt.tile_given, opt.lbfgs_history_given, kPlanNames);
         if (!plan.fits)
           throw ItemFailure(kExitOsErr, "needs about " + format_bytes(plan.need.total()) + ", more than --max-memory " +
                                             format_bytes(opt.max_memory));

@@ -2,7 +2,6 @@
 #include "cli/checkpointing.h"
 #include "cli/batch.h"
 #include "cli/loss_log.h"
-#include "cli/memory_plan.h"
 #include "cli/options.h"
 #include "cli/progress.h"
 #include "nst/heap.h"
@@ -11,6 +10,7 @@
 #include "nst/io/safetensors.h"
 #include "nst/model/vgg19.h"
 #include "nst/style/memory_estimate.h"
+#include "nst/style/memory_plan.h"
 #include "nst/style/stylize.h"
 #include "nst/threads.h"
 
@@ -140,10 +140,10 @@ int run(const Options& opt) {
   const int64_t max_memory = opt.max_memory < 0 ? available_memory_bytes() : opt.max_memory;
   // Too large: tiles (unless --tile was given or the checkpoint has its tile), then fewer L-BFGS
   // pairs (unless --lbfgs-history was given or the run resumes): costs time or some convergence,
-  // which beats refusing the run (cli/memory_plan.h).
+  // which beats refusing the run (nst/style/memory_plan.h).
   const MemoryPlan plan = plan_memory(content.height, content.width, style_h, style_w, settings, max_memory,
                                       opt.tile_given || checkpoints.resuming(),
-                                      opt.lbfgs_history_given || checkpoints.resuming());
+                                      opt.lbfgs_history_given || checkpoints.resuming(), kPlanNames);
   for (const std::string& note : plan.notes) std::fprintf(stderr, "nst: %s\n", note.c_str());
   const MemoryEstimate& need = plan.need;
   if (!plan.fits)

@@ -2,6 +2,7 @@
 // paths that must pass before any heavy work.
 #pragma once
 
+#include "nst/style/memory_plan.h"
 #include "nst/style/stylize.h"
 
 #include <cstdint>
@@ -98,6 +99,9 @@ int64_t parse_byte_size(const std::string& option, const std::string& text);
 // "30m", "45s", "2h", "1.5h", "0s" -> seconds. Throws UsageError naming `option` for anything
 // else (a unit is required), negative, or over 10 years.
 double parse_duration(const std::string& option, const std::string& text);
+
+// How the memory plan's notes name what overrides it (nst/style/memory_plan.h): these options.
+inline const MemoryPlanNames kPlanNames{"--tile N", "--lbfgs-history N"};
 
 // MemAvailable from /proc/meminfo in bytes; -1 if it cannot be read.
 int64_t available_memory_bytes();

@@ -1,11 +1,11 @@
-#include "cli/memory_plan.h"
+#include "nst/style/memory_plan.h"
 
 #include "nst/style/tiled_loss.h"
 
 #include <algorithm>
 #include <cstdio>
 
-namespace nst::cli {
+namespace nst {
 
 namespace {
 
@@ -23,7 +23,7 @@ bool tiling_allowed(const StylizeSettings& settings) {
 }  // namespace
 
 MemoryPlan plan_memory(int64_t h, int64_t w, int64_t sh, int64_t sw, StylizeSettings& s, int64_t budget,
-                       bool tile_fixed, bool history_fixed) {
+                       bool tile_fixed, bool history_fixed, const MemoryPlanNames& names) {
   MemoryPlan plan;
   auto estimate = [&](const StylizeSettings& x) { return estimate_stylize_memory(h, w, sh, sw, x); };
   plan.need = estimate(s);
@@ -58,13 +58,13 @@ MemoryPlan plan_memory(int64_t h, int64_t w, int64_t sh, int64_t sw, StylizeSett
     if (m >= 1) {
       s.lbfgs_history = m;
       plan.notes.push_back("the L-BFGS history of " + std::to_string(full) + " pairs does not fit in " +
-                           format_bytes(budget) + ": keeping " + std::to_string(m) + " pairs (--lbfgs-history N sets it)");
+                           format_bytes(budget) + ": keeping " + std::to_string(m) + " pairs (" + names.lbfgs_history + " sets it)");
     }
   }
   if (s.tile > 0 && !tile_fixed)
     plan.notes.insert(plan.notes.begin(), "the run needs about " + format_bytes(first.total()) + " untiled, more than " +
                                               format_bytes(budget) + ": evaluating it in tiles of " +
-                                              std::to_string(s.tile) + " px (--tile N sets it)");
+                                              std::to_string(s.tile) + " px (" + names.tile + " sets it)");
   plan.need = estimate(s);
   plan.fits = plan.need.total() <= budget;
   return plan;
@@ -86,4 +86,4 @@ std::string describe_tiling(int64_t h, int64_t w, const StylizeSettings& s, cons
   return buf;
 }
 
-}  // namespace nst::cli
+}  // namespace nst
