@@ -150,7 +150,10 @@ typedef struct nst_settings {
   int32_t init;                   /* --init: NST_INIT_RANDOM (default), _CONTENT, _STYLE or _IMAGE */
   const nst_image* init_image;    /* NST_INIT_IMAGE: resized to the content's size */
   uint64_t seed;                  /* --seed of the random initial image (0) */
-  int32_t lbfgs_history;          /* --lbfgs-history (100) */
+  int32_t lbfgs_history;          /* --lbfgs-history (100). Left at nst_settings_default's value
+                                     it counts as not given: with max_memory, the run may keep fewer
+                                     pairs to fit (as nst without --lbfgs-history). Any other value
+                                     is kept as given */
   int32_t lbfgs_precision;        /* --lbfgs-precision: NST_LBFGS_HALF (default) or _FLOAT */
   int32_t line_search;            /* --line-search: nonzero for a strong Wolfe line search (0) */
   int32_t size;                   /* --size: longest side of the output; content is resized to it.
@@ -158,8 +161,12 @@ typedef struct nst_settings {
   double style_scale;             /* --style-scale: style images' longest side = style_scale * size
                                      (1). With size 0 the style images are used as given */
   int32_t threads;                /* --threads: worker threads of this run (0: OpenMP's default) */
-  int64_t max_memory;             /* --max-memory in bytes: refuse a run estimated to need more
-                                     (NST_MEMORY_LIMIT). 0 (default): no limit */
+  int64_t max_memory;             /* --max-memory in bytes: a run estimated to need more is fitted
+                                     into it as the nst command does: evaluated in tiles (tile 0:
+                                     the largest that fits), then with fewer L-BFGS pairs (see
+                                     lbfgs_history); what it changed is logged (nst_job_set_log).
+                                     Refused (NST_MEMORY_LIMIT) only if even that does not fit.
+                                     0 (default): no limit */
   /* Appended after the first fields (the struct_size mechanism; still NST_ABI_VERSION 1). */
   int32_t optimizer;              /* --optimizer: NST_OPTIMIZER_LBFGS (default) or _ADAM */
   double learning_rate;           /* --learning-rate: Adam's step in 0..255 pixel units (10) */
@@ -174,6 +181,11 @@ typedef struct nst_settings {
   double time_limit;              /* --time-limit in seconds: stop at the first iteration boundary
                                      after it, with the best image so far (NST_OK); with start_size,
                                      shared among the scales by planned cost (see README). <= 0: none */
+  int32_t tile;                   /* --tile: evaluate the loss in tiles of about this many px a side
+                                     (rounded down to the layers' alignment; the same loss to float
+                                     rounding, the memory of one tile, more time). > 0: kept as
+                                     given. 0 (default): the whole image, or tiles chosen to fit
+                                     max_memory. Not with style masks or normalize_gradients */
 } nst_settings;
 
 NST_API void nst_settings_default(nst_settings* settings);
@@ -254,7 +266,10 @@ NST_API const char* nst_job_error(const nst_job* job);
 
 /* Estimated peak memory of a run (bytes), before anything heavy is allocated: the content
  * image at content_width x content_height and the largest style image at style_width x
- * style_height, as nst_job_run would use them (after settings->size / style_scale resizing). */
+ * style_height, as nst_job_run would use them (after settings->size / style_scale resizing),
+ * and planned as nst_job_run plans it: with max_memory > 0, tiled and with fewer L-BFGS pairs
+ * where the run would be (total > max_memory: nst_job_run would refuse it). A tiled run's
+ * activations are those of one tile plus the buffers that stay at the whole image's size. */
 typedef struct nst_memory_estimate {
   int64_t total, weights, activations, lbfgs, base;
 } nst_memory_estimate;

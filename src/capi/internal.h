@@ -5,6 +5,7 @@
 #include "nst/io/image.h"
 #include "nst/model/vgg19.h"
 #include "nst/nst.h"
+#include "nst/style/memory_plan.h"
 #include "nst/style/stylize.h"
 
 #include <atomic>
@@ -64,6 +65,10 @@ struct RunSettings {
   int threads = 0;
   int64_t max_memory = 0;
   double time_limit = 0;  // seconds; <= 0: none
+  // Chosen by the caller, so not changed to fit max_memory (nst/style/memory_plan.h): a tile > 0;
+  // an L-BFGS history other than nst_settings_default's.
+  bool tile_fixed = false;
+  bool history_fixed = false;
 };
 // The caller's settings (of any struct_size this library knows) over the defaults. Throws
 // std::invalid_argument naming the field.
@@ -76,5 +81,10 @@ void image_to_c(const Image& img, unsigned char* dst, size_t stride);
 
 // Size of an image of width x height once `settings` resize it (size / style_scale rules).
 std::pair<int, int> run_size(const RunSettings& s, int width, int height, bool style);
+
+// s.stylize fitted into s.max_memory (nst/style/memory_plan.h) for a content of h x w and a
+// largest style of sh x sw: its tile and lbfgs_history may change. The one plan of
+// nst_job_run and nst_estimate_memory.
+MemoryPlan plan_run(RunSettings& s, int64_t h, int64_t w, int64_t sh, int64_t sw);
 
 }  // namespace nst::capi

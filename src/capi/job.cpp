@@ -34,7 +34,7 @@ void log(const nst_job* job, int level, const std::string& message) {
 nst_status run(nst_job* job, const nst_image* content_c, const nst_image* styles_c, int32_t style_count,
                const nst_settings* settings_c) {
   const auto started = std::chrono::steady_clock::now();
-  const nst::capi::RunSettings rs = nst::capi::convert_settings(settings_c);
+  nst::capi::RunSettings rs = nst::capi::convert_settings(settings_c);
   if (style_count < 1) throw std::invalid_argument("nst_job_run: style_count must be >= 1, got " + std::to_string(style_count));
   if (!styles_c) throw std::invalid_argument("nst_job_run: styles is null");
 
@@ -53,18 +53,31 @@ nst_status run(nst_job* job, const nst_image* content_c, const nst_image* styles
   int64_t style_h = 1, style_w = 1;
   for (const nst::Image& s : styles)
     if (int64_t{s.width} * s.height > style_h * style_w) style_h = s.height, style_w = s.width;
-  const nst::MemoryEstimate need =
-      nst::estimate_stylize_memory(content.height, content.width, style_h, style_w, rs.stylize);
-  if (rs.max_memory > 0 && need.total() > rs.max_memory)
-    throw nst::capi::MemoryLimitError("this run needs about " + nst::format_bytes(need.total()) + ", more than max_memory " +
-                                      nst::format_bytes(rs.max_memory) + "; lower size or lbfgs_history");
+  // Over max_memory: tiles (unless tile > 0 was given), then fewer L-BFGS pairs (unless
+  // lbfgs_history was changed from its default), as the nst command does; refused only if even
+  // that does not fit.
+  const nst::MemoryPlan plan = nst::capi::plan_run(rs, content.height, content.width, style_h, style_w);
+  const nst::MemoryEstimate& need = plan.need;
+  if (!plan.fits)
+    throw nst::capi::MemoryLimitError(
+        "this run needs about " + nst::format_bytes(need.total()) +
+        (rs.stylize.tile > 0 ? " in tiles of " + std::to_string(rs.stylize.tile) + " px" : std::string()) +
+        (rs.stylize.optimizer == nst::Optimizer::Lbfgs
+             ? " with " + std::to_string(rs.stylize.lbfgs_history) + " L-BFGS pairs"
+             : std::string()) +
+        ", more than max_memory " +
+        nst::format_bytes(rs.max_memory) + "; lower size or lbfgs_history, or raise max_memory");
+  for (const std::string& note : plan.notes) log(job, NST_LOG_INFO, note);
+  if (rs.stylize.tile > 0)
+    log(job, NST_LOG_INFO,
+        nst::describe_tiling(content.height, content.width, rs.stylize, *job->model->net.network));
 
   const nst::ThreadCountScope threads(rs.threads);
   log(job, NST_LOG_INFO,
       "stylizing " + std::to_string(content.width) + "x" + std::to_string(content.height) + " with " +
           std::to_string(styles.size()) + " style image(s), " + std::to_string(rs.stylize.iterations) +
-          " iterations, " + std::to_string(nst::current_thread_count()) + " threads, estimated peak memory " +
-          nst::format_bytes(need.total()));
+          " iterations, " + std::to_string(nst::current_thread_count()) + " threads, L-BFGS history " +
+          std::to_string(rs.stylize.lbfgs_history) + ", estimated peak memory " + nst::format_bytes(need.total()));
 
   nst::StylizeCallbacks callbacks;
   callbacks.cancelled = [job] { return job->cancel.load(std::memory_order_relaxed) != 0; };

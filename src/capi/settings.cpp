@@ -112,6 +112,9 @@ RunSettings convert_settings(const nst_settings* in) {
     s.style_masks.push_back(image_from_c(&c.style_masks[i], ("style_masks[" + std::to_string(i) + "]").c_str()));
   require(std::isfinite(c.time_limit), "time_limit must be finite");
   r.time_limit = c.time_limit;
+  s.tile = c.tile;  // validate() checks it
+  r.tile_fixed = c.tile > 0;
+  r.history_fixed = c.lbfgs_history != StylizeSettings().lbfgs_history;
   // The library's one check of the values (nst/style/settings.h); its field names are the C ones
   // without the "loss." prefix.
   try {
@@ -173,6 +176,10 @@ std::pair<int, int> run_size(const RunSettings& s, int width, int height, bool s
   return longest_side_size(width, height, longest);
 }
 
+MemoryPlan plan_run(RunSettings& s, int64_t h, int64_t w, int64_t sh, int64_t sw) {
+  return plan_memory(h, w, sh, sw, s.stylize, s.max_memory, s.tile_fixed, s.history_fixed);
+}
+
 }  // namespace nst::capi
 
 extern "C" {
@@ -206,21 +213,22 @@ void nst_settings_default(nst_settings* s) {
   s->style_mask_count = 0;
   s->style_masks = nullptr;
   s->time_limit = 0;
+  s->tile = 0;
 }
 
 nst_status nst_estimate_memory(const nst_settings* settings, int32_t content_width, int32_t content_height,
                                int32_t style_width, int32_t style_height, nst_memory_estimate* out) {
   try {
     if (!out) return nst::capi::fail(NST_INVALID_ARGUMENT, "nst_estimate_memory: out is null");
-    const nst::capi::RunSettings s = nst::capi::convert_settings(settings);
+    nst::capi::RunSettings s = nst::capi::convert_settings(settings);
     if (content_width < 1 || content_height < 1 || style_width < 1 || style_height < 1)
       return nst::capi::fail(NST_INVALID_ARGUMENT, "nst_estimate_memory: image sizes must be >= 1");
     const auto [cw, ch] = nst::capi::run_size(s, content_width, content_height, false);
     const auto [sw, sh] = nst::capi::run_size(s, style_width, style_height, true);
-    const nst::MemoryEstimate e = nst::estimate_stylize_memory(ch, cw, sh, sw, s.stylize);
+    const nst::MemoryEstimate e = nst::capi::plan_run(s, ch, cw, sh, sw).need;
     out->total = e.total();
     out->weights = e.weights;
-    out->activations = e.activations;
+    out->activations = e.activations + e.tiled;
     out->lbfgs = e.lbfgs;
     out->base = e.base;
     nst::capi::clear_last_error();

@@ -115,10 +115,16 @@ static int on_progress(nst_job* job, const nst_progress* p, void* user) {
 }
 
 static int log_lines = 0;
+static char log_text[16384]; /* the messages since the last clear, one per line (truncated) */
 static void on_log(int level, const char* message, void* user) {
+  size_t n = strlen(log_text);
   (void)level;
   (void)user;
   if (message && *message) ++log_lines;
+  if (message && n + strlen(message) + 2 < sizeof log_text) {
+    strcat(log_text, message);
+    strcat(log_text, "\n");
+  }
 }
 
 struct thread_run {
@@ -392,6 +398,94 @@ int main(void) {
     free(a.out);
     free(b.out);
     nst_job_free(job3);
+  }
+
+  /* max_memory: a run over it is fitted as the nst command does (tiles, then fewer L-BFGS pairs)
+   * instead of refused; refused only when nothing fits; a given tile or history is kept. */
+  {
+    /* 384x288 with relu2_1: the smallest kind of run where tiles need less than the whole
+     * image (below it, the tiled evaluation's fixed buffers outweigh the activations saved). */
+    enum { BW = 384, BH = 288 };
+    unsigned char* big = (unsigned char*)malloc((size_t)BW * BH * 3);
+    nst_image c, sty = style_image();
+    nst_memory_estimate untiled, tiled128, tiled8, planned;
+    int32_t w = 0, h = 0;
+    int i;
+    for (i = 0; i < BW * BH * 3; ++i) big[i] = (unsigned char)((i * 7 + i / (BW * 3) * 13) % 256);
+    c.pixels = big;
+    c.width = BW;
+    c.height = BH;
+    c.stride = 0;
+    small_settings(&s, 1); /* lbfgs_history 5: given, so only the tile may change */
+    nst_job_set_log(job, on_log, NULL);
+    CHECK(nst_estimate_memory(&s, BW, BH, SW, SH, &untiled) == NST_OK);
+    s.tile = 128;
+    CHECK(nst_estimate_memory(&s, BW, BH, SW, SH, &tiled128) == NST_OK);
+    s.tile = 8;
+    CHECK(nst_estimate_memory(&s, BW, BH, SW, SH, &tiled8) == NST_OK);
+    CHECK(tiled8.total < tiled128.total && tiled128.total < untiled.total);
+    CHECK(tiled128.total == tiled128.weights + tiled128.activations + tiled128.lbfgs + tiled128.base);
+    /* Between the tiled and the untiled estimates: tiles of 128 px (the largest that fit), where
+     * this used to be NST_MEMORY_LIMIT; the estimate says what the run will need. */
+    s.tile = 0;
+    s.max_memory = tiled128.total;
+    CHECK(nst_estimate_memory(&s, BW, BH, SW, SH, &planned) == NST_OK);
+    CHECK(planned.total == tiled128.total);
+    log_text[0] = 0;
+    st = nst_job_run(job, &c, &sty, 1, &s);
+    CHECK(st == NST_OK);
+    if (st != NST_OK) fprintf(stderr, "  %s\n", nst_job_error(job));
+    CHECK(nst_job_output_size(job, &w, &h) == NST_OK && w == BW && h == BH);
+    CHECK(strstr(log_text, "evaluating it in tiles of 128 px (tile sets it)") != NULL);
+    CHECK(strstr(log_text, "tiled: 3x3 tiles of 128 px") != NULL);
+    if (!strstr(log_text, "tiles of 128 px")) fprintf(stderr, "  log:\n%s", log_text);
+    /* A given tile is kept: 256 px does not fit this budget (128 would), so the run is refused. */
+    s.tile = 256;
+    CHECK(nst_job_run(job, &c, &sty, 1, &s) == NST_MEMORY_LIMIT);
+    CHECK(strstr(nst_job_error(job), "in tiles of 256 px") != NULL);
+    CHECK(nst_job_output_size(job, &w, &h) == NST_NO_OUTPUT);
+    /* Nothing fits (not the smallest tile, and the history is given): refused, no output. */
+    s.tile = 0;
+    s.max_memory = tiled8.total - 1;
+    CHECK(nst_job_run(job, &c, &sty, 1, &s) == NST_MEMORY_LIMIT);
+    CHECK(strstr(nst_job_error(job), "max_memory") != NULL);
+    CHECK(nst_job_output_size(job, &w, &h) == NST_NO_OUTPUT);
+    CHECK(nst_estimate_memory(&s, BW, BH, SW, SH, &planned) == NST_OK && planned.total > s.max_memory);
+
+    /* The L-BFGS history at nst_settings_default's value may shrink to fit (no tile fits this
+     * small image better than the whole); any other value is kept. */
+    {
+      nst_settings d;
+      nst_memory_estimate five;
+      nst_settings_default(&d);
+      small_settings(&s, 1); /* lbfgs_history 5 */
+      CHECK(nst_estimate_memory(&s, W, H, SW, SH, &five) == NST_OK);
+      s.lbfgs_history = d.lbfgs_history;
+      s.max_memory = five.total;
+      log_text[0] = 0;
+      out = run_to_buffer(job, &s, &st);
+      CHECK(st == NST_OK && out != NULL);
+      free(out);
+      CHECK(strstr(log_text, "keeping 5 pairs (lbfgs_history sets it)") != NULL);
+      CHECK(strstr(log_text, "L-BFGS history 5,") != NULL);
+      s.lbfgs_history = d.lbfgs_history - 1;
+      CHECK(run_to_buffer(job, &s, &st) == NULL && st == NST_MEMORY_LIMIT);
+    }
+
+    /* A given tile without a budget: the run is tiled as asked. */
+    small_settings(&s, 1);
+    s.tile = 16;
+    log_text[0] = 0;
+    out = run_to_buffer(job, &s, &st);
+    CHECK(st == NST_OK && out != NULL);
+    free(out);
+    CHECK(strstr(log_text, "tiles of 16 px") != NULL);
+    CHECK(strstr(log_text, "evaluating it in tiles") == NULL);
+    s.tile = -1;
+    CHECK(nst_job_run(job, &c, &sty, 1, &s) == NST_INVALID_ARGUMENT);
+    CHECK(strstr(nst_job_error(job), "tile") != NULL);
+    nst_job_set_log(job, NULL, NULL);
+    free(big);
   }
 
   /* Memory estimate: positive parts that add up; larger with size; size resizes the inputs. */
