@@ -82,6 +82,7 @@ class _Settings(ctypes.Structure):
         ("style_mask_count", ctypes.c_int32),
         ("style_masks", ctypes.POINTER(_Image)),
         ("time_limit", ctypes.c_double),
+        ("tile", ctypes.c_int32),
     ]
 
 
@@ -234,7 +235,8 @@ def _settings(options, keep):
 
 def estimate_memory(content_size, style_size, **settings):
     """Estimated peak bytes of a run: content_size and style_size are (width, height) as passed to
-    Job.run. Returns a dict: total, weights, activations, lbfgs, base."""
+    Job.run; with max_memory, of the run as fitted into it (see Job.run). Returns a dict: total,
+    weights, activations, lbfgs, base."""
     keep = []
     s = _settings(settings, keep)
     e = _MemoryEstimate()
@@ -327,8 +329,12 @@ class Job:
         ("lbfgs"/"adam"), learning_rate, lbfgs_history, lbfgs_precision ("half"/"float"),
         line_search, normalize_gradients, original_colors, color_match ("none"/"pca"/
         "cholesky"/"symmetric"), start_size, scale_iterations, style_masks (arrays), threads,
-        max_memory, time_limit. progress(p) is
-        called after every iteration; returning True stops the run. Raises NstError."""
+        max_memory, time_limit, tile. A run over max_memory (bytes) is fitted into it as the nst
+        command does: evaluated in tiles (tile=0: the largest that fit; tile > 0 is kept), then
+        with fewer L-BFGS pairs unless lbfgs_history is given (a value other than the default
+        100); what changed goes to the Job's log; NstError NST_MEMORY_LIMIT only if nothing
+        fits. progress(p) is called after every iteration; returning True stops the run. Raises
+        NstError."""
         lib = _lib()
         keep = []
         s = _settings(settings, keep)

@@ -1,6 +1,6 @@
 """The Python module (python/nst.py) over the shared library: versions, errors, a small run with
 progress and the current image, settings, determinism, cancellation from another thread and
-from a raising progress callable, the memory estimate. Real weights at tiny sizes with shallow
+from a raising progress callable, the memory estimate, tiles and runs fitted into max_memory. Real weights at tiny sizes with shallow
 layers; exits 77 (skipped) without numpy or the weights.
     NST_LIBRARY=build/libnst.so NST_WEIGHTS=... python3 tests/python/test_nst.py"""
 import os
@@ -85,6 +85,34 @@ class TestRuns(unittest.TestCase):
         # size resizes the content's longest side.
         r3 = job.run(content, [style], iterations=1, size=20, **SHALLOW)
         self.assertEqual(r3.image.shape, (14, 20, 3))
+
+    def test_tile_and_max_memory(self):
+        content, style = images()
+        lines = []
+        job = nst.Job(self.model, log=lambda level, msg: lines.append(msg))
+        # A given tile is used.
+        r = job.run(content, [style], iterations=1, tile=16, **SHALLOW)
+        self.assertEqual(r.image.shape, (28, 40, 3))
+        self.assertTrue(any("tiles of 16 px" in m for m in lines), lines)
+        tiled = nst.estimate_memory((40, 28), (20, 24), tile=16, **SHALLOW)
+        self.assertNotEqual(tiled["total"], nst.estimate_memory((40, 28), (20, 24), **SHALLOW)["total"])
+        # Over max_memory with the default L-BFGS history: fewer pairs instead of a refusal.
+        shallow = dict(SHALLOW)
+        del shallow["lbfgs_history"]
+        budget = nst.estimate_memory((40, 28), (20, 24), **SHALLOW)["total"]  # with 5 pairs
+        self.assertGreater(nst.estimate_memory((40, 28), (20, 24), **shallow)["total"], budget)
+        self.assertEqual(nst.estimate_memory((40, 28), (20, 24), max_memory=budget, **shallow)["total"], budget)
+        del lines[:]
+        r = job.run(content, [style], iterations=1, max_memory=budget, **shallow)
+        self.assertEqual(r.image.shape, (28, 40, 3))
+        self.assertTrue(any("keeping 5 pairs" in m for m in lines), lines)
+        # Nothing fits: NST_MEMORY_LIMIT.
+        with self.assertRaises(nst.NstError) as cm:
+            job.run(content, [style], iterations=1, max_memory=budget - 1, **SHALLOW)
+        self.assertEqual(cm.exception.status_name, "NST_MEMORY_LIMIT")
+        with self.assertRaises(nst.NstError) as cm:
+            job.run(content, [style], iterations=1, tile=-1, **SHALLOW)
+        self.assertIn("tile", str(cm.exception))
 
     def test_bad_settings(self):
         content, style = images()
