@@ -1,6 +1,7 @@
 // The tiled Gatys loss (style/tiled_loss.h) against the untiled one, with the real VGG19 weights
 // (skips where ../shared is absent): the same loss (1e-5 relative) and gradient (1e-4 relative
-// L2) for several tile sizes, deep and shallow layer sets; no seam at tile borders; the grid's
+// L2) for several tile sizes, deep and shallow layer sets, classic and relative loss scales; no
+// seam at tile borders; the grid's
 // alignment and halo, and (tiny random network) bit-identical interior features per tile.
 #include <doctest/doctest.h>
 
@@ -139,8 +140,15 @@ TEST_CASE("tiled loss and gradient equal the untiled ones for several tile sizes
       {96, {"relu2_2"}, {"relu1_1", "relu2_1", "relu3_1"}, {16, 20, 36}},
       {160, {"relu4_2"}, {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"}, {64}},  // the defaults: 2x3 tiles
   };
+  for (const LossScale scale : {LossScale::Classic, LossScale::Relative})
   for (const Setup& s : setups) {
     Case c = make_case(net, s.side, s.content, s.style);
+    if (scale == LossScale::Relative) {
+      use_relative_scale(c.config);
+      c.config.style_layer_weights.assign(s.style.size(), 1.0);
+      c.config.style_layer_weights[0] = 3.0;  // unequal layer weights: (w_l / Σ w) matters
+    }
+    CAPTURE(static_cast<int>(scale));
     const GatysLoss<float> plain(net, c.content, {c.style}, {}, c.config);
     Tensor<float> g_plain(c.x.shape());
     const LossTerms l_plain = plain.evaluate(c.x, &g_plain);

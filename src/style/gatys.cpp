@@ -15,6 +15,22 @@ namespace nst {
 
 namespace {
 bool finite_non_negative(double v) { return std::isfinite(v) && v >= 0; }
+
+template <class T>
+double squared_norm(const Tensor<T>& t) {
+  double s = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t[i]) * static_cast<double>(t[i]);
+  return s;
+}
+
+template <class T>
+double relative_factor(const Tensor<T>& target, const std::string& layer) {
+  const double norm = squared_norm(target);
+  if (!(norm > 0))
+    throw SettingsError("loss.loss_scale", "relative: the target of layer " + layer +
+                                               " is all zero (a black image?); use the classic loss scale");
+  return static_cast<double>(target.numel()) / norm;
+}
 std::string str(double v) {
   std::ostringstream os;
   os << v;
@@ -66,14 +82,33 @@ void use_relative_scale(GatysConfig& c) {
   c.tv_weight = kRelativeTvWeight;
 }
 
-namespace {
 template <class T>
-double squared_norm(const Tensor<T>& t) {
-  double s = 0;
-  for (int64_t i = 0; i < t.numel(); ++i) s += static_cast<double>(t[i]) * static_cast<double>(t[i]);
-  return s;
+double content_term_factor(const GatysConfig& config, const Tensor<T>& target, const std::string& layer) {
+  return config.loss_scale == LossScale::Relative ? relative_factor(target, layer) : 1.0;
 }
-}  // namespace
+
+template <class T>
+double style_term_factor(const GatysConfig& config, size_t l, const Tensor<T>& target) {
+  if (config.loss_scale != LossScale::Relative) return config.style_layer_weights[l];
+  double weight_sum = 0;
+  for (double w : config.style_layer_weights) weight_sum += w;
+  return (weight_sum > 0 ? config.style_layer_weights[l] / weight_sum : 0.0) *
+         relative_factor(target, config.style_layers[l]);
+}
+
+template <class T>
+std::shared_ptr<const ConvWeights<T>> tv_input_weights(const GatysConfig& config, Preprocess preprocess) {
+  if (config.loss_scale != LossScale::Relative) return nullptr;
+  Image black, white;
+  black.width = white.width = 1;
+  black.height = white.height = 1;
+  black.rgb.assign(3, 0.0f);
+  white.rgb.assign(3, 255.0f);
+  const Tensor<float> lo = image_to_input(black, preprocess), hi = image_to_input(white, preprocess);
+  auto w = std::make_shared<Tensor<T>>(Shape{3, 3, 1, 1});
+  for (int64_t c = 0; c < 3; ++c) (*w)[c * 3 + c] = static_cast<T>(1.0 / (static_cast<double>(hi[c]) - lo[c]));
+  return std::make_shared<const ConvWeights<T>>(std::move(w));
+}
 
 template <class T>
 GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::vector<Tensor<T>>& styles,
@@ -131,35 +166,12 @@ GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::
       if (!blended[l].empty())
         style_terms_[l].push_back({std::make_shared<const Tensor<T>>(std::move(blended[l])), nullptr, 1.0});
 
-  const bool relative = config_.loss_scale == LossScale::Relative;
-  double weight_sum = 0;
-  for (double w : config_.style_layer_weights) weight_sum += w;
-  auto relative_factor = [&](const Tensor<T>& target, const std::string& layer) {
-    const double norm = squared_norm(target);
-    if (!(norm > 0))
-      throw SettingsError("loss.loss_scale", "relative: the target of layer " + layer +
-                                                 " is all zero (a black image?); use the classic loss scale");
-    return static_cast<double>(target.numel()) / norm;
-  };
   for (size_t l = 0; l < config_.content_layers.size(); ++l)
-    content_factors_.push_back(relative ? relative_factor(*content_targets_[l], config_.content_layers[l]) : 1.0);
+    content_factors_.push_back(content_term_factor(config_, *content_targets_[l], config_.content_layers[l]));
   style_factors_.resize(L);
   for (size_t l = 0; l < L; ++l)
-    for (const StyleTerm& t : style_terms_[l])
-      style_factors_[l].push_back(relative ? (weight_sum > 0 ? config_.style_layer_weights[l] / weight_sum : 0.0) *
-                                                 relative_factor(*t.target, config_.style_layers[l])
-                                           : config_.style_layer_weights[l]);
-  if (relative) {  // x (network units) -> 0..1 pixel units, per channel: (x - x(0)) / (x(255) - x(0))
-    Image black, white;
-    black.width = white.width = 1;
-    black.height = white.height = 1;
-    black.rgb.assign(3, 0.0f);
-    white.rgb.assign(3, 255.0f);
-    const Tensor<float> lo = image_to_input(black, net_.preprocess), hi = image_to_input(white, net_.preprocess);
-    auto w = std::make_shared<Tensor<T>>(Shape{3, 3, 1, 1});
-    for (int64_t c = 0; c < 3; ++c) (*w)[c * 3 + c] = static_cast<T>(1.0 / (static_cast<double>(hi[c]) - lo[c]));
-    to_unit_pixels_ = std::make_shared<const ConvWeights<T>>(std::move(w));
-  }
+    for (const StyleTerm& t : style_terms_[l]) style_factors_[l].push_back(style_term_factor(config_, l, *t.target));
+  to_unit_pixels_ = tv_input_weights<T>(config_, net_.preprocess);
 }
 
 template <class T>
@@ -229,5 +241,13 @@ LossTerms GatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const {
 
 template class GatysLoss<float>;
 template class GatysLoss<double>;
+
+#define NST_INSTANTIATE(T)                                                                                     \
+  template double content_term_factor<T>(const GatysConfig&, const Tensor<T>&, const std::string&);           \
+  template double style_term_factor<T>(const GatysConfig&, size_t, const Tensor<T>&);                         \
+  template std::shared_ptr<const ConvWeights<T>> tv_input_weights<T>(const GatysConfig&, Preprocess);
+NST_INSTANTIATE(float)
+NST_INSTANTIATE(double)
+#undef NST_INSTANTIATE
 
 }  // namespace nst

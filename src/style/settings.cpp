@@ -77,9 +77,6 @@ void validate(const StylizeSettings& s, const Network& network, int64_t style_co
       throw SettingsError("tile", "the tiled evaluation does not support style masks; use tile 0 (the whole image)");
     if (s.loss.normalize_gradients)
       throw SettingsError("tile", "the tiled evaluation does not support normalized gradients; use tile 0 (the whole image)");
-    if (s.loss.loss_scale != LossScale::Classic)
-      throw SettingsError("tile",
-                          "the tiled evaluation supports the classic loss scale only; use tile 0 (the whole image)");
   }
 }
 

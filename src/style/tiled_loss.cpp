@@ -1,5 +1,6 @@
 #include "nst/style/tiled_loss.h"
 
+#include "nst/ops/conv2d.h"
 #include "nst/ops/elementwise.h"
 #include "nst/ops/losses.h"
 #include "nst/style/settings.h"
@@ -235,8 +236,6 @@ TiledGatysLoss<T>::TiledGatysLoss(const Vgg<T>& net, const Tensor<T>& content, c
   validate(config_, *net.network);
   if (config_.normalize_gradients)
     throw SettingsError("loss.normalize_gradients", "not supported by the tiled evaluation");
-  if (config_.loss_scale != LossScale::Classic)
-    throw SettingsError("loss.loss_scale", "the tiled evaluation supports the classic loss scale only");
   validate_style_blend(blend, static_cast<int64_t>(styles.size()), "style_blend");
   if (config_.style_layer_weights.empty()) config_.style_layer_weights.assign(config_.style_layers.size(), 1.0);
   if (!config_.style_layers.empty() && styles.empty()) throw SettingsError("style_layers", "style layers but no style image");
@@ -285,6 +284,11 @@ TiledGatysLoss<T>::TiledGatysLoss(const Vgg<T>& net, const Tensor<T>& content, c
           style_targets_[l][a * g.cols() + c] += static_cast<T>(b * g(a, c) / static_cast<double>(s.style_n[l]));
     }
   }
+  for (size_t l = 0; l < config_.content_layers.size(); ++l)
+    content_factors_.push_back(content_term_factor(config_, content_targets_[l], config_.content_layers[l]));
+  for (size_t l = 0; l < style_targets_.size(); ++l)
+    style_factors_.push_back(style_term_factor(config_, l, style_targets_[l]));
+  to_unit_pixels_ = tv_input_weights<T>(config_, net.preprocess);
 }
 
 template <class T>
@@ -303,20 +307,21 @@ LossTerms TiledGatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const
     const double n = static_cast<double>(s.style_n[l]);
     double sq = 0;
     Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> coef(c, c);
-    const double k = 4.0 * config_.style_weight * config_.style_layer_weights[l] / (static_cast<double>(c * c) * n);
+    const double k = 4.0 * config_.style_weight * style_factors_[l] / (static_cast<double>(c * c) * n);
     for (int64_t a = 0; a < c; ++a)
       for (int64_t b = 0; b < c; ++b) {
         const double d = s.grams[l](a, b) / n - static_cast<double>(style_targets_[l][a * c + b]);
         sq += d * d;
         coef(a, b) = static_cast<T>(k * d);
       }
-    out.style += config_.style_weight * config_.style_layer_weights[l] * sq / static_cast<double>(c * c);
+    out.style += config_.style_weight * style_factors_[l] * sq / static_cast<double>(c * c);
     style_coef.push_back(std::move(coef));
   }
   for (size_t l = 0; l < config_.content_layers.size(); ++l)
-    out.content += config_.content_weight * s.content[l] / static_cast<double>(s.content_n[l]);
+    out.content += config_.content_weight * content_factors_[l] * s.content[l] / static_cast<double>(s.content_n[l]);
   const Var<T> image = leaf(x, grad != nullptr);
-  const Var<T> tv = scale(total_variation(image), static_cast<T>(config_.tv_weight));
+  const Var<T> tv_input = to_unit_pixels_ ? conv2d(image, to_unit_pixels_, 0) : image;
+  const Var<T> tv = scale(total_variation(tv_input), static_cast<T>(config_.tv_weight));
   out.tv = static_cast<double>(tv.value()[0]);
   out.total = out.content + out.style + out.tv;
   if (!grad) return out;
@@ -347,7 +352,8 @@ LossTerms TiledGatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const
           auto m = interior(feats.at(name).value(), w);
           const Tensor<T>& p = content_targets_[l];
           const int64_t ph = p.shape()[2], pw = p.shape()[3], cols = w.x1 - w.x0;
-          const T k = static_cast<T>(2.0 * config_.content_weight / static_cast<double>(s.content_n[l]));
+          const T k = static_cast<T>(2.0 * config_.content_weight * content_factors_[l] /
+                                     static_cast<double>(s.content_n[l]));
           for (int64_t c = 0; c < m.rows(); ++c)
             for (int64_t i = 0; i < m.cols(); ++i)
               m(c, i) = k * (m(c, i) - p[(c * ph + w.gy0 + i / cols) * pw + w.gx0 + i % cols]);

@@ -53,6 +53,21 @@ struct GatysConfig {
 // Relative mode with its calibrated weights (kRelative*).
 void use_relative_scale(GatysConfig& config);
 
+// The factor each term's mean squared error is multiplied by (GatysLoss and TiledGatysLoss):
+//   content term of layer `layer` with target P: 1 (classic), numel(P) / ‖P‖² (relative);
+//   style term of style layer l with target A:   w_l (classic), (w_l / Σ w) numel(A) / ‖A‖² (relative).
+// Relative mode throws SettingsError (loss.loss_scale) for an all-zero target (a black image).
+template <class T>
+double content_term_factor(const GatysConfig& config, const Tensor<T>& target, const std::string& layer);
+template <class T>
+double style_term_factor(const GatysConfig& config, size_t l, const Tensor<T>& target);
+
+// Relative mode's TV input: the 1x1 convolution that takes an image in the network's units to
+// 0..1 pixel units, per channel (x − x(0)) / (x(255) − x(0)) without the shift (TV takes
+// differences); nullptr in classic mode (TV of the preprocessed image itself).
+template <class T>
+std::shared_ptr<const ConvWeights<T>> tv_input_weights(const GatysConfig& config, Preprocess preprocess);
+
 // Throws SettingsError (settings.h) naming `field_prefix` + the member for a configuration out of
 // its domain: layers not in `network`, no layers at all, weights negative or not finite, a
 // style layer weight count that is not the style layer count.

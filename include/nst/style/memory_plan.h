@@ -36,7 +36,7 @@ struct MemoryPlanNames {
 // largest style of sh x sw within `budget` bytes (<= 0: no limit). tile_fixed: the caller chose
 // the tile (--tile, a checkpoint's tile, nst_settings.tile > 0): it is not changed.
 // history_fixed: likewise for the L-BFGS history. Tiling is tried only where the settings allow
-// it (validate(): no masks, normalized gradients or relative loss scale).
+// it (validate(): no masks or normalized gradients).
 MemoryPlan plan_memory(int64_t h, int64_t w, int64_t sh, int64_t sw, StylizeSettings& settings, int64_t budget,
                        bool tile_fixed, bool history_fixed, const MemoryPlanNames& names = {});
 

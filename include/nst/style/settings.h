@@ -67,7 +67,7 @@ struct StylizeSettings {
   // tiled_loss.h): the same numbers to float rounding with the memory of one tile's forward and
   // backward instead of the whole image's. 0: the whole image at once. Rounded down to the grid's
   // alignment (4·2^pools of the deepest layer: 64 for relu5_1). The bits depend on the tile size.
-  // Not with style_masks, loss.normalize_gradients or the relative loss scale.
+  // Not with style_masks or loss.normalize_gradients (either loss scale).
   int64_t tile = 0;
 };
 

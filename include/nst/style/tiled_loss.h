@@ -103,6 +103,10 @@ class TiledGatysLoss {
   std::vector<std::string> layers_;
   std::vector<Tensor<T>> content_targets_;  // per content layer, the whole image's features
   std::vector<Tensor<T>> style_targets_;    // per style layer: blended Gram (C x C)
+  // Each term's factor (gatys.h: content_term_factor, style_term_factor) and relative mode's TV
+  // input, as in GatysLoss.
+  std::vector<double> content_factors_, style_factors_;
+  std::shared_ptr<const ConvWeights<T>> to_unit_pixels_;
 };
 
 }  // namespace nst
