@@ -1,5 +1,7 @@
 #include "nst/optim/adam.h"
 
+#include "nst/optim/adam_state.h"
+
 #include "nst/cancel.h"
 
 #include <cmath>
@@ -20,15 +22,53 @@ void AdamOptions::validate() const {
 
 LbfgsResult adam_minimize(const Objective& f, Eigen::VectorXf& x, const AdamOptions& opt,
                           const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+  return adam_minimize(f, x, opt, on_iteration, AdamCheckpointing{});
+}
+
+LbfgsResult adam_minimize(const Objective& f, Eigen::VectorXf& x, const AdamOptions& opt,
+                          const std::function<bool(const LbfgsIteration&)>& on_iteration,
+                          const AdamCheckpointing& ck) {
   opt.validate();
   const int64_t n = x.size();
   if (n == 0) throw std::invalid_argument("Adam: x is empty");
   if (opt.scale.size() != 0 && opt.scale.size() != n)
     throw std::invalid_argument("Adam: scale has " + std::to_string(opt.scale.size()) + " entries for " +
                                 std::to_string(n) + " variables");
+  if (ck.final_state) *ck.final_state = AdamState{};
   Eigen::VectorXf g(n), m = Eigen::VectorXf::Zero(n), v = Eigen::VectorXf::Zero(n), best = x;
   LbfgsResult r{LbfgsStop::MaxIterations, 0, 0, std::numeric_limits<double>::quiet_NaN(), ""};
   bool has_best = false;
+  int made = 0;  // iterations whose update is applied
+  if (ck.resume) {  // continue a saved state (optim/adam_state.h)
+    const AdamState& st = *ck.resume;
+    auto bad = [](const std::string& what) { throw std::invalid_argument("Adam: resume state: " + what); };
+    if (st.iteration < 1) bad("no iteration made");
+    if (st.iteration > opt.max_iterations)
+      bad("iteration " + std::to_string(st.iteration) + " is past max_iterations " + std::to_string(opt.max_iterations));
+    if (st.x.size() != n || st.m.size() != n || st.v.size() != n || st.x_best.size() != n)
+      bad("vector sizes differ from x's");
+    if (!st.x.allFinite() || !st.m.allFinite() || !st.v.allFinite() || !st.x_best.allFinite() ||
+        !std::isfinite(st.best_loss))
+      bad("a non-finite value");
+    if (!(st.v.minCoeff() >= 0)) bad("a negative second moment");
+    x = st.x;
+    m = st.m;
+    v = st.v;
+    best = st.x_best;
+    r.best_loss = st.best_loss;
+    has_best = true;
+    made = r.iterations = r.evaluations = st.iteration;  // one evaluation per iteration
+  }
+  const auto state = [&] {
+    AdamState st;
+    st.iteration = made;
+    st.x = x;
+    st.m = m;
+    st.v = v;
+    st.x_best = best;
+    st.best_loss = r.best_loss;
+    return st;
+  };
   // One evaluation at x; false when the run must stop (r.stop set).
   auto evaluate = [&](double& loss) {
     if (opt.cancelled && opt.cancelled()) {
@@ -57,19 +97,18 @@ LbfgsResult adam_minimize(const Objective& f, Eigen::VectorXf& x, const AdamOpti
   };
   const double lr = opt.learning_rate, b1 = opt.beta1, b2 = opt.beta2, eps = opt.epsilon;
   double b1k = 1, b2k = 1;
+  for (int k = 1; k <= made; ++k) b1k *= b1, b2k *= b2;  // as the iterations before the state made them
   bool stopped = false;
-  for (int k = 1; k <= opt.max_iterations; ++k) {
+  for (int k = made + 1; k <= opt.max_iterations; ++k) {
     double loss = 0;
     if (!evaluate(loss)) {
       stopped = true;
       break;
     }
     r.iterations = k;
-    if (on_iteration && !on_iteration({k, loss, r.evaluations})) {
-      r.stop = LbfgsStop::Cancelled;
-      stopped = true;
-      break;
-    }
+    // The update is made even when on_iteration stops the run: it changes nothing returned (x is
+    // the best point evaluated) and leaves a state that continues the run.
+    const bool go_on = !on_iteration || on_iteration({k, loss, r.evaluations});
     b1k *= b1;
     b2k *= b2;
     const float* s = opt.scale.size() ? opt.scale.data() : nullptr;
@@ -83,7 +122,17 @@ LbfgsResult adam_minimize(const Objective& f, Eigen::VectorXf& x, const AdamOpti
       const double step = lr * (mi / (1 - b1k)) / (std::sqrt(vi / (1 - b2k)) + eps);
       x[i] = static_cast<float>(x[i] - step / su);
     }
+    made = k;
+    if (!go_on) {
+      r.stop = LbfgsStop::Cancelled;
+      stopped = true;
+      break;
+    }
+    if (ck.save && ck.due && ck.due(k)) ck.save(state());
   }
+  // A continuable end: the iterations ran out (the state before the final evaluation) or the run
+  // was stopped between iterations or inside an evaluation (discarded).
+  if (ck.final_state && made >= 1 && (!stopped || r.stop == LbfgsStop::Cancelled)) *ck.final_state = state();
   if (!stopped) {
     double loss = 0;
     evaluate(loss);  // the final point; a failure here keeps the best point so far
