@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <random>
 #include <string>
 #include <vector>
@@ -265,14 +266,19 @@ TEST_CASE("time budget: shared among the scales, each runs at least one iteratio
   CHECK_THROWS_AS(stylize(net, content, {style}, s), SettingsError);
 }
 
-TEST_CASE("checkpoints of a multi-scale run: resumed from any of them, the same image and losses") {
+namespace {
+
+// A multi-scale run with `optimizer`, saving a state after every iteration and at each scale's
+// end, then resumed from each state: the rest of the losses and the final image, bit for bit.
+void check_resumed_from_every_state(Optimizer optimizer) {
   const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 8);
   const Image content = random_image(48, 40, 9), style = random_image(32, 32, 10);
   StylizeSettings s = small_settings();
   s.iterations = 5;
   s.start_size = 24;  // scales 24, 34, 48
   s.scale_iterations = 4;
-  s.lbfgs_history = 3;
+  s.optimizer = optimizer;
+  if (optimizer == Optimizer::Lbfgs) s.lbfgs_history = 3;
   // The uninterrupted run, saving a state after every iteration and at each scale's end.
   std::vector<StylizeCheckpoint> states;
   std::map<int, double> losses;
@@ -287,13 +293,16 @@ TEST_CASE("checkpoints of a multi-scale run: resumed from any of them, the same 
   REQUIRE(full.optimizer.iterations == 13);
   REQUIRE(states.size() == 13 + 3);
   std::set<int> scales;
-  for (const StylizeCheckpoint& c : states) scales.insert(c.scale);
+  for (const StylizeCheckpoint& c : states) {
+    scales.insert(c.scale);
+    CHECK(c.kind == optimizer);
+  }
   CHECK(scales == std::set<int>{0, 1, 2});
   // Resumed from each: the rest of the losses and the final image, bit for bit.
   for (size_t i = 0; i < states.size(); ++i) {
     CAPTURE(i);
     CAPTURE(states[i].scale);
-    CAPTURE(states[i].optimizer.iteration);
+    CAPTURE(states[i].iteration());
     std::map<int, double> resumed_losses;
     StylizeCallbacks rc;
     rc.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>&) {
@@ -307,11 +316,30 @@ TEST_CASE("checkpoints of a multi-scale run: resumed from any of them, the same 
     CHECK(r.optimizer.iterations == full.optimizer.iterations);
     CHECK(r.optimizer.evaluations == full.optimizer.evaluations);
     for (const auto& [it, loss] : resumed_losses) CHECK(loss == losses.at(it));
-    // Every state but the last two (after the run's last report, and its end) has iterations left.
-    const bool at_end = states[i].scale == 2 && states[i].optimizer.iteration >= s.iterations;
+    // Every state but the last two (after the run's last report, and its end) has iterations left:
+    // an L-BFGS state reported at 5 continues at 5 (its step), an Adam state after 5 at 6.
+    const int last_left = optimizer == Optimizer::Lbfgs ? s.iterations - 1 : s.iterations;
+    const bool at_end = states[i].scale == 2 && states[i].iteration() > last_left;
     CHECK(resumed_losses.empty() == at_end);
     if (!at_end) CHECK(resumed_losses.rbegin()->first == 13);
   }
+  // A state of the other optimizer is refused.
+  StylizeCheckpoint other = states[3];
+  other.kind = optimizer == Optimizer::Adam ? Optimizer::Lbfgs : Optimizer::Adam;
+  StylizeCallbacks oc;
+  oc.checkpointing.resume = &other;
+  CHECK_THROWS_WITH_AS(stylize(net, content, {style}, s, oc), doctest::Contains("the saved state is of"),
+                       std::invalid_argument);
+}
+
+}  // namespace
+
+TEST_CASE("checkpoints of a multi-scale L-BFGS run: resumed from any of them, the same image and losses") {
+  check_resumed_from_every_state(Optimizer::Lbfgs);
+}
+
+TEST_CASE("checkpoints of a multi-scale Adam run: resumed from any of them, the same image and losses") {
+  check_resumed_from_every_state(Optimizer::Adam);
 }
 
 TEST_CASE("tile: stylize() in tiles follows the whole-image run, and its bits do not depend on the thread count") {

@@ -3,6 +3,7 @@
 #include "nst/cancel.h"
 #include "nst/model/preprocess.h"
 #include "nst/optim/adam.h"
+#include "nst/optim/adam_state.h"
 #include "nst/style/color.h"
 #include "nst/style/tiled_loss.h"
 
@@ -127,10 +128,11 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
   const int total_iterations = settings.scale_iterations * static_cast<int>(sizes.size() - 1) + settings.iterations;
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  // Checkpointing (style/stylize_state.h): L-BFGS, at any scale.
+  // Checkpointing (style/stylize_state.h): either optimizer, at any scale.
   const StylizeCheckpointing& ck = callbacks.checkpointing;
-  if ((ck.resume || ck.save) && settings.optimizer != Optimizer::Lbfgs)
-    throw std::invalid_argument("checkpointing needs L-BFGS");
+  if (ck.resume && ck.resume->kind != settings.optimizer)
+    throw std::invalid_argument(std::string("resume: the saved state is of ") + to_string(ck.resume->kind) +
+                                ", the settings' optimizer is " + to_string(settings.optimizer));
   const size_t first_scale = ck.resume ? static_cast<size_t>(std::max(0, ck.resume->scale)) : 0;
   if (first_scale >= sizes.size())
     throw std::invalid_argument("resume: the saved state is at scale " + std::to_string(first_scale + 1) + ", this run has " +
@@ -227,15 +229,16 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     Tensor<float> xt(shape), gt(shape);
     LossTerms lastterms;
     if (resuming) {  // a resumed run starts from the saved state
-      if (ck.resume->optimizer.x.size() != x.size())
-        throw std::invalid_argument("resume: the saved state has " + std::to_string(ck.resume->optimizer.x.size()) +
+      const Eigen::VectorXf& saved_x =
+          ck.resume->kind == Optimizer::Adam ? ck.resume->adam.x : ck.resume->optimizer.x;
+      if (saved_x.size() != x.size())
+        throw std::invalid_argument("resume: the saved state has " + std::to_string(saved_x.size()) +
                                     " variables, this run " + std::to_string(x.size()));
       lastterms = ck.resume->last;
-      x = ck.resume->optimizer.x;
+      x = saved_x;
     }
-    const auto checkpoint = [&](const LbfgsState& st) {
-      StylizeCheckpoint c;
-      c.optimizer = st;
+    // c: the optimizer's state (kind and its state set); the run's position is added here.
+    const auto save_state = [&](StylizeCheckpoint c) {
       c.scale = static_cast<int>(k);
       c.iterations_before = done;
       c.evaluations_before = evaluations;
@@ -243,13 +246,29 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
       c.seconds = seconds();
       ck.save(c);
     };
+    const auto checkpoint = [&](const LbfgsState& st) {
+      StylizeCheckpoint c;
+      c.optimizer = st;
+      save_state(std::move(c));
+    };
+    const auto adam_checkpoint = [&](const AdamState& st) {
+      StylizeCheckpoint c;
+      c.kind = Optimizer::Adam;
+      c.adam = st;
+      save_state(std::move(c));
+    };
     LbfgsCheckpointing lck;
     LbfgsState final_state;
-    lck.resume = resuming ? &ck.resume->optimizer : nullptr;
+    AdamCheckpointing ack;
+    AdamState adam_final;
+    lck.resume = resuming && settings.optimizer == Optimizer::Lbfgs ? &ck.resume->optimizer : nullptr;
+    ack.resume = resuming && settings.optimizer == Optimizer::Adam ? &ck.resume->adam : nullptr;
     if (ck.save) {
-      if (ck.due) lck.due = [&](int iteration) { return ck.due(done + iteration); };
+      if (ck.due) lck.due = ack.due = [&](int iteration) { return ck.due(done + iteration); };
       lck.save = checkpoint;
       lck.final_state = &final_state;
+      ack.save = adam_checkpoint;
+      ack.final_state = &adam_final;
     }
     const Objective objective = [&](const Eigen::VectorXf& v, Eigen::VectorXf& g) {
       std::copy(v.data(), v.data() + v.size(), xt.data());
@@ -284,7 +303,10 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
         adam.scale.resize(x.size());
         const int64_t plane = shape[2] * shape[3];
         for (int c = 0; c < 3; ++c) adam.scale.segment(c * plane, plane).setConstant(pixels_per_input_unit(pre, c));
-        result.optimizer = adam_minimize(objective, x, adam, on_iteration);
+        if (ack.resume && ack.resume->iteration > iterations)
+          throw std::invalid_argument("resume: the saved state is past this scale's iterations");
+        result.optimizer = adam_minimize(objective, x, adam, on_iteration, ack);
+        if (adam_final.iteration > 0) adam_checkpoint(adam_final);
       } else if (resuming && ck.resume->optimizer.iteration > iterations) {
         // The saved state is this scale's end (taken when its iterations ran out): what the
         // minimizer returned then, without running it.
