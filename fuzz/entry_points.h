@@ -103,9 +103,15 @@ inline void load_checkpoint_input(const uint8_t* data, size_t size) {
   try {
     const CheckpointFile c = load_checkpoint("/proc/self/fd/" + std::to_string(fd));
     const LbfgsState& st = c.state.optimizer;
+    const AdamState& a = c.state.adam;
     const bool half = st.precision == HistoryPrecision::Half;
-    if (st.g.size() != st.x.size() || st.x_best.size() != st.x.size() ||
-        (half ? st.half_s.size() : st.s.size()) != st.rho.size() || st.pairs() > st.history) {
+    const bool consistent =
+        c.state.kind == Optimizer::Adam
+            ? a.iteration >= 1 && a.x.size() >= 1 && a.m.size() == a.x.size() && a.v.size() == a.x.size() &&
+                  a.x_best.size() == a.x.size()
+            : st.g.size() == st.x.size() && st.x_best.size() == st.x.size() &&
+                  (half ? st.half_s.size() : st.s.size()) == st.rho.size() && st.pairs() <= st.history;
+    if (!consistent) {
       close(fd);
       throw std::logic_error("load_checkpoint returned an inconsistent state");
     }

@@ -4,6 +4,8 @@
 #include "nst/style/checkpoint.h"
 
 #include "nst/io/atomic_file.h"
+#include "nst/io/safetensors.h"
+#include "nst/optim/adam_state.h"
 #include "support/safetensors_writer.h"
 
 #include <doctest/doctest.h>
@@ -83,6 +85,42 @@ void check_equal(const LbfgsState& a, const LbfgsState& b) {
   }
 }
 
+// The state of a short Adam run on the bowl (stopped after 6 of 9 iterations).
+StylizeCheckpoint make_adam_state(int n = 97) {
+  const Vec w = Vec::LinSpaced(n, 1.0f, 30.0f);
+  auto f = [&](const Vec& x, Vec& g) {
+    g = w.cwiseProduct(x - Vec::Ones(n));
+    return 0.5 * (x - Vec::Ones(n)).cast<double>().dot(g.cast<double>());
+  };
+  Vec x = Vec::LinSpaced(n, -3.0f, 2.0f);
+  AdamOptions o;
+  o.max_iterations = 9;
+  o.learning_rate = 0.5;
+  AdamCheckpointing ck;
+  StylizeCheckpoint c;
+  c.kind = Optimizer::Adam;
+  ck.final_state = &c.adam;
+  adam_minimize(f, x, o, [](const LbfgsIteration& it) { return it.iteration < 6; }, ck);
+  REQUIRE(c.adam.iteration == 6);
+  c.last = LossTerms{10.5, 1.25, 9, 0.25};
+  c.seconds = 12.375;
+  c.scale = 1;
+  c.iterations_before = 40;
+  c.evaluations_before = 41;
+  return c;
+}
+
+void check_equal(const AdamState& a, const AdamState& b) {
+  CHECK(a.iteration == b.iteration);
+  CHECK(same(a.x, b.x));
+  CHECK(same(a.m, b.m));
+  CHECK(same(a.v, b.v));
+  CHECK(same(a.x_best, b.x_best));
+  CHECK(a.best_loss == b.best_loss);
+}
+
+std::map<std::string, std::string> metadata_of(const std::string& path) { return load_safetensors(path, {}).metadata; }
+
 const std::map<std::string, std::string> kIdentity{{"content", "64x48 0123"}, {"content_weight", "5"}};
 const std::string kLog = "iteration,total\n1,5\n2,\"4\"\n";
 
@@ -156,4 +194,83 @@ TEST_CASE("identity_difference names the first key that differs or is missing") 
   b = a;
   b["d"] = "4";
   CHECK(identity_difference(a, b) == "d: absent here, 4 in the checkpoint");
+}
+
+TEST_CASE("an Adam state written and read back: the same state; version 3, L-BFGS still version 2") {
+  TempDir dir;
+  const StylizeCheckpoint c = make_adam_state();
+  const std::string path = dir.path("adam.ckpt");
+  save_checkpoint(path, c, kIdentity, kLog, false);
+  const CheckpointFile back = load_checkpoint(path);
+  CHECK(back.state.kind == Optimizer::Adam);
+  check_equal(c.adam, back.state.adam);
+  CHECK(back.state.iteration() == 7);
+  CHECK(back.state.last.style == c.last.style);
+  CHECK(back.state.seconds == c.seconds);
+  CHECK(back.state.scale == 1);
+  CHECK(back.state.iterations_before == 40);
+  CHECK(back.state.evaluations_before == 41);
+  CHECK(back.identity == kIdentity);
+  CHECK(back.loss_log == kLog);
+  CHECK(metadata_of(path).at("version") == "3");
+  CHECK(metadata_of(path).at("optimizer") == "adam");
+  // An L-BFGS state keeps version 2, which nst builds before Adam checkpoints read.
+  const std::string lbfgs = dir.path("lbfgs.ckpt");
+  save_checkpoint(lbfgs, make_state(HistoryPrecision::Float), kIdentity, kLog, false);
+  CHECK(metadata_of(lbfgs).at("version") == "2");
+  CHECK(metadata_of(lbfgs).at("optimizer") == "lbfgs");
+  CHECK(load_checkpoint(lbfgs).state.kind == Optimizer::Lbfgs);
+}
+
+TEST_CASE("a damaged Adam checkpoint, or one whose version and optimizer disagree, is a CheckpointError") {
+  TempDir dir;
+  const std::string path = dir.path("adam.ckpt");
+  save_checkpoint(path, make_adam_state(), kIdentity, kLog, false);
+  const std::string bytes = read_all(path);
+  const std::string bad = dir.path("bad.ckpt");
+  for (size_t len : {size_t{0}, size_t{8}, size_t{100}, bytes.size() / 2, bytes.size() - 1}) {
+    nst::testing::write_file(bad, bytes.substr(0, len));
+    CHECK_THROWS_WITH_AS(load_checkpoint(bad), doctest::Contains(bad.c_str()), CheckpointError);
+  }
+  int errors = 0, tries = 0;
+  for (size_t i = 0; i < bytes.size(); i += 5, ++tries) {
+    std::string damaged = bytes;
+    damaged[i] = static_cast<char>(damaged[i] ^ 0x10);
+    nst::testing::write_file(bad, damaged);
+    try {
+      const CheckpointFile c = load_checkpoint(bad);
+      check_equal(c.state.adam, load_checkpoint(path).state.adam);  // an equivalent document
+      CHECK(c.state.kind == Optimizer::Adam);
+    } catch (const CheckpointError&) {
+      ++errors;
+    }
+  }
+  CHECK(errors > tries * 9 / 10);
+  // The optimizer entry rewritten (checksum and all): refused by the version's rule, not read as
+  // the other kind. Same length, so the header stays valid.
+  for (const auto& [from, to] : {std::pair<std::string, std::string>{"\"optimizer\":\"adam\"", "\"optimizer\":\"adan\""},
+                                 {"\"version\":\"3\"", "\"version\":\"2\""}}) {
+    std::string changed = bytes;
+    const size_t at = changed.find(from);
+    REQUIRE(at != std::string::npos);
+    changed.replace(at, from.size(), to);
+    nst::testing::write_file(bad, changed);
+    CHECK_THROWS_WITH_AS(load_checkpoint(bad), doctest::Contains("\"optimizer\""), CheckpointError);
+  }
+}
+
+TEST_CASE("a version 2 checkpoint written before Adam checkpoints (no optimizer entry) still loads as L-BFGS") {
+  const std::string path = std::string(NST_SOURCE_DIR) + "/tests/data/checkpoint/v2_lbfgs.ckpt";
+  REQUIRE(metadata_of(path).count("optimizer") == 0);
+  const CheckpointFile c = load_checkpoint(path);
+  CHECK(c.state.kind == Optimizer::Lbfgs);
+  CHECK(c.state.iteration() == 3);
+  CHECK_FALSE(c.state.optimizer.reported);
+  CHECK(c.state.optimizer.evaluations == 3);
+  CHECK(c.state.optimizer.history == 3);
+  CHECK(c.state.optimizer.pairs() == 1);
+  CHECK(c.state.optimizer.skipped_pairs == 1);
+  CHECK(c.state.optimizer.x.size() == 3 * 32 * 24);
+  CHECK(c.identity.at("optimizer") == "lbfgs");
+  CHECK(c.loss_log.rfind("iteration,total,content,style,tv,seconds\n1,", 0) == 0);
 }

@@ -20,8 +20,12 @@ namespace {
 
 constexpr const char* kFormat = "nst-checkpoint";
 // Version 2 added the multi-scale position (scale, iterations_before, evaluations_before);
-// version 1 files (one scale) are still read.
+// version 1 files (one scale) are still read. Version 3 added Adam states (optimizer = adam):
+// an L-BFGS state is still written as version 2 (its "optimizer" entry is one more metadata
+// entry to a version 2 reader), so that an nst without Adam checkpoints reads it, and refuses an
+// Adam one by its version instead of by a missing entry.
 constexpr const char* kVersion = "2";
+constexpr const char* kAdamVersion = "3";
 constexpr int kMaxHistory = 1 << 20;  // far above any real --lbfgs-history; bounds what a file may claim
 
 std::string hex(double v) {
@@ -104,6 +108,7 @@ class Meta {
     return out;
   }
   double number(const std::string& key) const { return numbers(key, 1)[0]; }
+  bool has(const std::string& key) const { return m_.count(key) != 0; }
   const std::map<std::string, std::string>& all() const { return m_; }
 
  private:
@@ -154,66 +159,28 @@ std::string hash_of(const std::vector<T>& v) {
   return h.hex();
 }
 
-}  // namespace
 
-void save_checkpoint(const std::string& path, const StylizeCheckpoint& state,
-                     const std::map<std::string, std::string>& identity, const std::string& loss_log,
-                     bool overwrite) {
-  const LbfgsState& st = state.optimizer;
-  const bool half = st.precision == HistoryPrecision::Half;
-  const int pairs = st.pairs();
-  const int64_t n = st.x.size();
+// The metadata of every checkpoint: what it is, the run's identity and position, the log.
+std::map<std::string, std::string> common_meta(const StylizeCheckpoint& state,
+                                               const std::map<std::string, std::string>& identity,
+                                               const std::string& loss_log) {
   std::map<std::string, std::string> meta;
   for (const auto& [key, value] : identity) meta["id." + key] = value;
   meta["format"] = kFormat;
-  meta["version"] = kVersion;
-  meta["n"] = std::to_string(n);
-  meta["precision"] = half ? "half" : "float";
-  meta["history"] = std::to_string(st.history);
-  meta["pairs"] = std::to_string(pairs);
-  meta["iteration"] = std::to_string(st.iteration);
-  meta["reported"] = st.reported ? "1" : "0";
-  meta["evaluations"] = std::to_string(st.evaluations);
-  meta["resets"] = std::to_string(st.resets);
-  meta["skipped_pairs"] = std::to_string(st.skipped_pairs);
-  meta["same_loss"] = std::to_string(st.same_loss);
-  meta["has_best"] = st.has_best ? "1" : "0";
-  meta["loss"] = hex(st.loss);
-  meta["best_loss"] = hex(st.best_loss);
-  meta["gamma"] = hex(st.gamma);
-  meta["rho"] = join_hex(st.rho);
+  meta["version"] = state.kind == Optimizer::Adam ? kAdamVersion : kVersion;
+  meta["optimizer"] = to_string(state.kind);
   meta["last"] = join_hex({state.last.total, state.last.content, state.last.style, state.last.tv});
   meta["seconds"] = hex(state.seconds);
   meta["scale"] = std::to_string(state.scale);
   meta["iterations_before"] = std::to_string(state.iterations_before);
   meta["evaluations_before"] = std::to_string(state.evaluations_before);
   meta["loss_log"] = loss_log;
-  if (half) {
-    std::vector<double> ss, sy;
-    for (int j = 0; j < pairs; ++j) {
-      ss.push_back(st.half_s[static_cast<size_t>(j)]->scale());
-      sy.push_back(st.half_y[static_cast<size_t>(j)]->scale());
-    }
-    meta["scale.s"] = join_hex(ss);
-    meta["scale.y"] = join_hex(sy);
-  }
+  return meta;
+}
 
-  std::vector<Blob> blobs;
-  const size_t fbytes = static_cast<size_t>(n) * sizeof(float);
-  blobs.push_back({"x", "F32", n, st.x.data(), fbytes});
-  blobs.push_back({"g", "F32", n, st.g.data(), fbytes});
-  blobs.push_back({"x_best", "F32", n, st.x_best.data(), fbytes});
-  for (int j = 0; j < pairs; ++j) {
-    const size_t i = static_cast<size_t>(j);
-    if (half) {
-      blobs.push_back({"s." + std::to_string(j), "F16", n, st.half_s[i]->bits().data(), static_cast<size_t>(n) * 2});
-      blobs.push_back({"y." + std::to_string(j), "F16", n, st.half_y[i]->bits().data(), static_cast<size_t>(n) * 2});
-    } else {
-      blobs.push_back({"s." + std::to_string(j), "F32", n, st.s[i]->data(), fbytes});
-      blobs.push_back({"y." + std::to_string(j), "F32", n, st.y[i]->data(), fbytes});
-    }
-  }
-
+// Writes the checkpoint file: the metadata with its checksum over it and the blobs, then the blobs.
+void write_checkpoint(const std::string& path, std::map<std::string, std::string> meta, const std::vector<Blob>& blobs,
+                      bool overwrite) {
   Hash checksum;  // every metadata entry, then every tensor's data
   for (const auto& [key, value] : meta) {
     checksum.add(key.data(), key.size());
@@ -248,6 +215,80 @@ void save_checkpoint(const std::string& path, const StylizeCheckpoint& state,
   });
 }
 
+void save_adam(const std::string& path, const StylizeCheckpoint& state,
+               const std::map<std::string, std::string>& identity, const std::string& loss_log, bool overwrite) {
+  const AdamState& st = state.adam;
+  const int64_t n = st.x.size();
+  for (const Eigen::VectorXf* v : {&st.m, &st.v, &st.x_best})
+    if (v->size() != n) throw std::invalid_argument("save_checkpoint: the Adam state's vectors differ in size");
+  std::map<std::string, std::string> meta = common_meta(state, identity, loss_log);
+  meta["n"] = std::to_string(n);
+  meta["iteration"] = std::to_string(st.iteration);
+  meta["best_loss"] = hex(st.best_loss);
+  const size_t fbytes = static_cast<size_t>(n) * sizeof(float);
+  write_checkpoint(path, std::move(meta),
+                   {{"x", "F32", n, st.x.data(), fbytes},
+                    {"m", "F32", n, st.m.data(), fbytes},
+                    {"v", "F32", n, st.v.data(), fbytes},
+                    {"x_best", "F32", n, st.x_best.data(), fbytes}},
+                   overwrite);
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const StylizeCheckpoint& state,
+                     const std::map<std::string, std::string>& identity, const std::string& loss_log,
+                     bool overwrite) {
+  if (state.kind == Optimizer::Adam) return save_adam(path, state, identity, loss_log, overwrite);
+  const LbfgsState& st = state.optimizer;
+  const bool half = st.precision == HistoryPrecision::Half;
+  const int pairs = st.pairs();
+  const int64_t n = st.x.size();
+  std::map<std::string, std::string> meta = common_meta(state, identity, loss_log);
+  meta["n"] = std::to_string(n);
+  meta["precision"] = half ? "half" : "float";
+  meta["history"] = std::to_string(st.history);
+  meta["pairs"] = std::to_string(pairs);
+  meta["iteration"] = std::to_string(st.iteration);
+  meta["reported"] = st.reported ? "1" : "0";
+  meta["evaluations"] = std::to_string(st.evaluations);
+  meta["resets"] = std::to_string(st.resets);
+  meta["skipped_pairs"] = std::to_string(st.skipped_pairs);
+  meta["same_loss"] = std::to_string(st.same_loss);
+  meta["has_best"] = st.has_best ? "1" : "0";
+  meta["loss"] = hex(st.loss);
+  meta["best_loss"] = hex(st.best_loss);
+  meta["gamma"] = hex(st.gamma);
+  meta["rho"] = join_hex(st.rho);
+  if (half) {
+    std::vector<double> ss, sy;
+    for (int j = 0; j < pairs; ++j) {
+      ss.push_back(st.half_s[static_cast<size_t>(j)]->scale());
+      sy.push_back(st.half_y[static_cast<size_t>(j)]->scale());
+    }
+    meta["scale.s"] = join_hex(ss);
+    meta["scale.y"] = join_hex(sy);
+  }
+
+  std::vector<Blob> blobs;
+  const size_t fbytes = static_cast<size_t>(n) * sizeof(float);
+  blobs.push_back({"x", "F32", n, st.x.data(), fbytes});
+  blobs.push_back({"g", "F32", n, st.g.data(), fbytes});
+  blobs.push_back({"x_best", "F32", n, st.x_best.data(), fbytes});
+  for (int j = 0; j < pairs; ++j) {
+    const size_t i = static_cast<size_t>(j);
+    if (half) {
+      blobs.push_back({"s." + std::to_string(j), "F16", n, st.half_s[i]->bits().data(), static_cast<size_t>(n) * 2});
+      blobs.push_back({"y." + std::to_string(j), "F16", n, st.half_y[i]->bits().data(), static_cast<size_t>(n) * 2});
+    } else {
+      blobs.push_back({"s." + std::to_string(j), "F32", n, st.s[i]->data(), fbytes});
+      blobs.push_back({"y." + std::to_string(j), "F32", n, st.y[i]->data(), fbytes});
+    }
+  }
+
+  write_checkpoint(path, std::move(meta), blobs, overwrite);
+}
+
 CheckpointFile load_checkpoint(const std::string& path) {
   std::map<std::string, std::string> metadata;
   try {
@@ -257,11 +298,55 @@ CheckpointFile load_checkpoint(const std::string& path) {
   }
   const Meta m(path, std::move(metadata));
   if (m.text("format") != kFormat) m.fail("not an nst checkpoint (format \"" + m.text("format") + "\")");
-  const bool v1 = m.text("version") == "1";
-  if (m.text("version") != kVersion && !v1)
-    m.fail("checkpoint version " + m.text("version") + "; this nst reads versions 1 and " + kVersion);
+  const std::string& version = m.text("version");
+  const bool v1 = version == "1";
+  if (version != kVersion && version != kAdamVersion && !v1)
+    m.fail("checkpoint version " + version + "; this nst reads versions 1 to " + kAdamVersion);
+  // Versions 1 and 2 hold L-BFGS states (an "optimizer" entry, if any, says so); version 3 Adam's.
+  const std::string optimizer = m.has("optimizer") ? m.text("optimizer") : "lbfgs";
+  const std::string expected = version == kAdamVersion ? "adam" : "lbfgs";
+  if (optimizer != expected)
+    m.fail("metadata \"optimizer\" is \"" + optimizer + "\" in a version " + version + " checkpoint (" + expected +
+           " expected)");
 
   CheckpointFile c;
+  c.state.kind = optimizer == "adam" ? Optimizer::Adam : Optimizer::Lbfgs;
+  const std::vector<double> last = m.numbers("last", 4);
+  c.state.last = LossTerms{last[0], last[1], last[2], last[3]};
+  c.state.seconds = m.number("seconds");
+  if (!v1) {
+    c.state.scale = static_cast<int>(m.integer("scale", 0, 64));
+    c.state.iterations_before = static_cast<int>(m.integer("iterations_before", 0, INT32_MAX));
+    c.state.evaluations_before = static_cast<int>(m.integer("evaluations_before", 0, INT32_MAX));
+  }
+  c.loss_log = m.text("loss_log");
+  for (const auto& [key, value] : m.all())
+    if (key.rfind("id.", 0) == 0) c.identity[key.substr(3)] = value;
+
+  Hash checksum;  // as written: the metadata, then the data (float32 values, binary16 bits)
+  for (const auto& [key, value] : m.all()) {
+    if (key == "checksum") continue;
+    checksum.add(key.data(), key.size());
+    checksum.add(value.data(), value.size());
+  }
+  if (c.state.kind == Optimizer::Adam) {
+    AdamState& st = c.state.adam;
+    const int64_t n = m.integer("n", 1, int64_t{1} << 40);
+    st.iteration = static_cast<int>(m.integer("iteration", 1, INT32_MAX));
+    st.best_loss = m.number("best_loss");
+    if (!std::isfinite(st.best_loss)) m.fail("non-finite best_loss");
+    auto t = load(path, {{"x", {n}}, {"m", {n}}, {"v", {n}}, {"x_best", {n}}});
+    st.x = to_vector(t.at("x"));
+    st.m = to_vector(t.at("m"));
+    st.v = to_vector(t.at("v"));
+    st.x_best = to_vector(t.at("x_best"));
+    for (const Eigen::VectorXf* v : {&st.x, &st.m, &st.v, &st.x_best})
+      checksum.add(v->data(), static_cast<size_t>(n) * sizeof(float));
+    if (checksum.hex() != m.text("checksum")) m.fail("the data does not match its checksum: the file is damaged");
+    if (!(st.v.minCoeff() >= 0)) m.fail("a negative second moment in v");
+    return c;
+  }
+
   LbfgsState& st = c.state.optimizer;
   const std::string& precision = m.text("precision");
   if (precision != "half" && precision != "float") m.fail("metadata \"precision\" is neither half nor float");
@@ -284,24 +369,6 @@ CheckpointFile load_checkpoint(const std::string& path) {
   if (!std::isfinite(st.loss) || !(std::isfinite(st.gamma) && st.gamma > 0)) m.fail("non-finite loss or gamma");
   for (double r : st.rho)
     if (!(std::isfinite(r) && r > 0)) m.fail("a pair's rho is not finite and > 0");
-  const std::vector<double> last = m.numbers("last", 4);
-  c.state.last = LossTerms{last[0], last[1], last[2], last[3]};
-  c.state.seconds = m.number("seconds");
-  if (!v1) {
-    c.state.scale = static_cast<int>(m.integer("scale", 0, 64));
-    c.state.iterations_before = static_cast<int>(m.integer("iterations_before", 0, INT32_MAX));
-    c.state.evaluations_before = static_cast<int>(m.integer("evaluations_before", 0, INT32_MAX));
-  }
-  c.loss_log = m.text("loss_log");
-  for (const auto& [key, value] : m.all())
-    if (key.rfind("id.", 0) == 0) c.identity[key.substr(3)] = value;
-
-  Hash checksum;  // as written: the metadata, then the data (float32 values, binary16 bits)
-  for (const auto& [key, value] : m.all()) {
-    if (key == "checksum") continue;
-    checksum.add(key.data(), key.size());
-    checksum.add(value.data(), value.size());
-  }
   {
     auto t = load(path, {{"x", {n}}, {"g", {n}}, {"x_best", {n}}});
     st.x = to_vector(t.at("x"));

@@ -2,12 +2,16 @@
 // was (settings and input hashes, to refuse resuming anything else) and the front end's loss
 // log so far. Format: safetensors (io/safetensors.h), read back with the weights loader's checks:
 //
+//   L-BFGS (version 2; version 1 files, of one scale, are still read):
 //   tensors   x, g, x_best            F32 [n]   the point, its gradient, the best point
 //             s.J, y.J (J = 0..P-1)   F32 [n], or F16 [n] (binary16 bits) with a history in
 //                                     half precision: the L-BFGS pairs, oldest first
-//   metadata  format = nst-checkpoint, version = 1; every counter and scalar of the state
-//             (doubles as C99 hex floats, exact); id.<key> = the run's identity; loss_log;
-//             checksum = a 64-bit hash of all other metadata and all tensor data
+//   Adam (version 3):
+//   tensors   x, m, v, x_best         F32 [n]   the point, the moments, the best point
+//   metadata  format = nst-checkpoint, version, optimizer = lbfgs | adam (absent in version 1
+//             and 2 files written before Adam's); every counter and scalar of the state (doubles
+//             as C99 hex floats, exact); the multi-scale position; id.<key> = the run's identity;
+//             loss_log; checksum = a 64-bit hash of all other metadata and all tensor data
 //
 // Written atomically (io/atomic_file.h) and streamed: no second copy of the history in memory.
 #pragma once
@@ -36,7 +40,7 @@ struct CheckpointFile {
 void save_checkpoint(const std::string& path, const StylizeCheckpoint& state,
                      const std::map<std::string, std::string>& identity, const std::string& loss_log,
                      bool overwrite);
-// Throws CheckpointError for anything but a well-formed checkpoint of this version.
+// Throws CheckpointError for anything but a well-formed checkpoint of a version this nst reads.
 CheckpointFile load_checkpoint(const std::string& path);
 
 // What a stylize() run is, as key -> text: every setting that affects its result except
