@@ -1,6 +1,6 @@
 // Controlling a long run of the nst command (needs the real weights and images in ../shared;
 // skips with a message where they are absent): the loss log as it goes, --time-limit, the
-// L-BFGS history fitted to --max-memory, checkpoint and resume.
+// L-BFGS history fitted to --max-memory, checkpoint and resume (L-BFGS and Adam).
 #include <doctest/doctest.h>
 
 #include "cli/options.h"
@@ -345,4 +345,96 @@ TEST_CASE("checkpoint and resume with --start-size: resumed at the last scale eq
   const std::string log = without_time(read_all(parts.log));
   CHECK(log == without_time(read_all(straight.log)));
   CHECK(log.find("10,") != std::string::npos);
+}
+
+TEST_CASE("checkpoint and resume with --optimizer adam: 5 then 10, or interrupted then resumed, equals 10 straight") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  auto adam = [](const Files& f, int iterations, const std::string& resume = "") {
+    std::vector<std::string> a = checkpointed(f, iterations, resume);
+    a.insert(a.end(), {"--optimizer", "adam"});
+    return a;
+  };
+  // The reference (that saving changes nothing is test_adam_state's).
+  const Files straight = files(dir, "straight");
+  Exit e = run_child(adam(straight, 10), 300);
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  CHECK(check_log(read_all(straight.log)) == 10);
+
+  // 5 iterations, then resumed to 10.
+  const Files parts = files(dir, "parts");
+  e = run_child(adam(parts, 5), 300);
+  REQUIRE(e.code == 0);
+  CHECK(load_checkpoint(parts.ckpt).state.kind == Optimizer::Adam);
+  e = run_child(adam(parts, 10, parts.ckpt), 300);
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  CHECK(e.err.find("resuming " + parts.ckpt + " at iteration 6") != std::string::npos);
+  CHECK(e.err.find("Adam made 10 iterations, 11 evaluations") != std::string::npos);
+  CHECK(read_all(parts.out) == read_all(straight.out));
+  CHECK(without_seconds(read_all(parts.log)) == without_seconds(read_all(straight.log)));
+  CHECK(load_checkpoint(parts.ckpt).state.adam.iteration == 10);
+
+  // Interrupted by SIGINT, then resumed.
+  const Files cut = files(dir, "cut");
+  {
+    Child c(adam(cut, 100000));
+    REQUIRE(c.wait_for("iteration 2/", 300));
+    c.send(SIGINT);
+    const Exit stopped = c.finish(120);
+    INFO(stopped.err);
+    CHECK(stopped.code == cli::kExitSigInt);
+    CHECK(stopped.err.find("and the run's state to " + cut.ckpt) != std::string::npos);
+  }
+  const int at = load_checkpoint(cut.ckpt).state.adam.iteration;
+  CHECK(at >= 2);
+  const Files longer = files(dir, "longer");
+  e = run_child(adam(longer, at + 3), 300);
+  REQUIRE(e.code == 0);
+  e = run_child(adam(cut, at + 3, cut.ckpt), 300);
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  CHECK(read_all(cut.out) == read_all(longer.out));
+  CHECK(without_seconds(read_all(cut.log)) == without_seconds(read_all(longer.log)));
+}
+
+TEST_CASE("resume refuses the other optimizer's checkpoint naming it, and a damaged Adam checkpoint") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  const Files a = files(dir, "adam"), l = files(dir, "lbfgs");
+  std::vector<std::string> args = checkpointed(a, 2);
+  args.insert(args.end(), {"--optimizer", "adam"});
+  Exit e = run_child(args, 300);
+  REQUIRE(e.code == 0);
+  e = run_child(checkpointed(l, 2), 300);
+  REQUIRE(e.code == 0);
+  const std::string out_before = read_all(a.out);
+
+  e = run_child(checkpointed(a, 4, a.ckpt), 300);  // an Adam checkpoint, resumed with L-BFGS
+  INFO(e.err);
+  CHECK(e.code == cli::kExitUsage);
+  CHECK(e.err.find("nst: " + a.ckpt + ": the checkpoint was made with --optimizer adam, this run uses --optimizer lbfgs") ==
+        0);
+  CHECK(std::count(e.err.begin(), e.err.end(), '\n') == 1);
+  args = checkpointed(l, 4, l.ckpt);  // an L-BFGS checkpoint, resumed with Adam
+  args.insert(args.end(), {"--optimizer", "adam"});
+  e = run_child(args, 300);
+  CHECK(e.code == cli::kExitUsage);
+  CHECK(e.err.find("made with --optimizer lbfgs, this run uses --optimizer adam") != std::string::npos);
+  CHECK(std::count(e.err.begin(), e.err.end(), '\n') == 1);
+
+  const std::string bytes = read_all(a.ckpt);
+  const std::string damaged = dir.path("damaged.ckpt");
+  std::string flipped = bytes;
+  flipped[bytes.size() - 7] = static_cast<char>(flipped[bytes.size() - 7] ^ 0x01);  // in v's or x_best's data
+  write_file(damaged, flipped);
+  args = checkpointed(a, 4, damaged);
+  args.insert(args.end(), {"--optimizer", "adam"});
+  e = run_child(args, 300);
+  INFO(e.err);
+  CHECK(e.code == cli::kExitDataErr);
+  CHECK(e.err.rfind("nst: " + damaged + ": ", 0) == 0);
+  CHECK(std::count(e.err.begin(), e.err.end(), '\n') == 1);
+  CHECK(read_all(a.out) == out_before);  // nothing written
 }

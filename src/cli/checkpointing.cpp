@@ -8,7 +8,12 @@ RunCheckpoints::RunCheckpoints(const Options& opt, StylizeSettings& settings, co
     : opt_(opt), log_text_(log_header) {
   if (opt.resume.empty()) return;
   resumed_ = std::make_unique<CheckpointFile>(load_checkpoint(opt.resume));
-  if (!opt.lbfgs_history_given) settings.lbfgs_history = resumed_->state.optimizer.history;
+  const Optimizer saved = resumed_->state.kind;
+  if (saved != settings.optimizer)
+    throw UsageError(opt.resume + ": the checkpoint was made with --optimizer " + to_string(saved) +
+                     ", this run uses --optimizer " + to_string(settings.optimizer) + "; resume it with --optimizer " +
+                     to_string(saved));
+  if (saved == Optimizer::Lbfgs && !opt.lbfgs_history_given) settings.lbfgs_history = resumed_->state.optimizer.history;
   if (!opt.tile_given) {  // the split decides the bits: the checkpoint's (absent: untiled)
     const auto it = resumed_->identity.find("tile");
     char* end = nullptr;
@@ -23,16 +28,13 @@ RunCheckpoints::RunCheckpoints(const Options& opt, StylizeSettings& settings, co
 void RunCheckpoints::start(const StylizeSettings& settings, const Image& content, const std::vector<Image>& styles,
                            const Vgg<float>& net, StylizeCallbacks& callbacks) {
   if (!resumed_ && opt_.checkpoint.empty()) return;
-  if (settings.optimizer != Optimizer::Lbfgs)
-    throw UsageError(std::string(resumed_ ? "--resume" : "--checkpoint") +
-                     ": checkpoints are made with L-BFGS (not with --optimizer adam)");
   identity_ = describe_run(settings, content, styles, net);
   if (resumed_) {
     const std::string diff = identity_difference(identity_, resumed_->identity);
     if (!diff.empty())
       throw UsageError(opt_.resume + ": the checkpoint is of a different run (" + diff +
                        "); resume with the same settings and inputs");
-    const int at = resumed_->state.optimizer.iteration;
+    const int at = resumed_->state.iteration();
     const int scales = static_cast<int>(scale_sizes(settings.start_size, opt_.size).size());
     if (resumed_->state.scale == scales - 1 && at > settings.iterations)
       throw UsageError(opt_.resume + ": the checkpoint is at iteration " + std::to_string(at) + "; pass --iterations " +

@@ -15,14 +15,15 @@ namespace nst::cli {
 
 class RunCheckpoints {
  public:
-  // Reads --resume's checkpoint, if any (CheckpointError), and takes its L-BFGS history size
-  // unless --lbfgs-history was given. `log_header`: the loss log's first line.
+  // Reads --resume's checkpoint, if any (CheckpointError), refuses (UsageError) one made with
+  // the other optimizer, and takes an L-BFGS checkpoint's history size unless --lbfgs-history
+  // was given. `log_header`: the loss log's first line.
   RunCheckpoints(const Options& opt, StylizeSettings& settings, const std::string& log_header);
 
   bool resuming() const { return resumed_ != nullptr; }
   // Counted over all scales, as the progress lines and the loss log count.
   int resumed_iteration() const {
-    return resumed_ ? resumed_->state.iterations_before + resumed_->state.optimizer.iteration : 0;
+    return resumed_ ? resumed_->state.iterations_before + resumed_->state.iteration() : 0;
   }
 
   // Before the run: refuses (UsageError) a checkpoint of another run or one already past
