@@ -12,6 +12,7 @@
 #include "support/read_watch.h"
 #include "support/shared_data.h"
 #include "support/safetensors_writer.h"
+#include "support/sanitizer.h"
 #include "support/subprocess.h"
 
 #include <sys/resource.h>
@@ -43,17 +44,7 @@ namespace {
 using nst::testing::kShared;
 const std::string& kRealWeights = nst::testing::kWeights;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAsan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-#else
-constexpr bool kAsan = false;
-#endif
+using nst::testing::kAsan;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

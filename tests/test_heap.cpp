@@ -1,5 +1,6 @@
 // nst/heap.h: the heap policy that lets every L-BFGS evaluation reuse the previous one's blocks.
 #include "nst/heap.h"
+#include "support/sanitizer.h"
 
 #include <doctest/doctest.h>
 
@@ -19,18 +20,6 @@ long minor_faults() {
   return ru.ru_minflt;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitizer = true;
-#else
-constexpr bool kSanitizer = false;
-#endif
-#else
-constexpr bool kSanitizer = false;
-#endif
-
 }  // namespace
 
 TEST_CASE("retain_freed_memory: a large block freed and allocated again is not faulted in again") {
@@ -38,7 +27,7 @@ TEST_CASE("retain_freed_memory: a large block freed and allocated again is not f
   MESSAGE("skipped: the heap policy is glibc's (mallopt); this C library is not glibc");
   return;
 #endif
-  if (kSanitizer) {
+  if (nst::testing::kAsan) {
     MESSAGE("skipped: the sanitizer's allocator replaces glibc's, so mallopt has no effect");
     return;
   }
