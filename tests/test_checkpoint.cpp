@@ -25,15 +25,23 @@ std::string read_all(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
-// The state of a short L-BFGS run on a bowl in n variables (7 pairs in a history of 4 + a
-// cancelled run's state), so every field holds something.
-StylizeCheckpoint make_state(HistoryPrecision precision, int n = 97) {
-  const Vec w = Vec::LinSpaced(n, 1.0f, 30.0f);
-  auto f = [&](const Vec& x, Vec& g) {
+// The objective both optimizers' states below come from: a bowl in n variables with curvatures
+// 1..30 and its minimum at 1, started from a ramp of -3..2.
+struct Bowl {
+  int n;
+  Vec w = Vec::LinSpaced(n, 1.0f, 30.0f);
+  Vec start = Vec::LinSpaced(n, -3.0f, 2.0f);
+  double operator()(const Vec& x, Vec& g) const {
     g = w.cwiseProduct(x - Vec::Ones(n));
     return 0.5 * (x - Vec::Ones(n)).cast<double>().dot(g.cast<double>());
-  };
-  Vec x = Vec::LinSpaced(n, -3.0f, 2.0f);
+  }
+};
+
+// The state of a short L-BFGS run on the bowl (7 pairs in a history of 4 + a cancelled run's
+// state), so every field holds something.
+StylizeCheckpoint make_state(HistoryPrecision precision, int n = 97) {
+  const Bowl f{n};
+  Vec x = f.start;
   LbfgsOptions o;
   o.max_iterations = 7;
   o.history = 4;
@@ -87,12 +95,8 @@ void check_equal(const LbfgsState& a, const LbfgsState& b) {
 
 // The state of a short Adam run on the bowl (stopped after 6 of 9 iterations).
 StylizeCheckpoint make_adam_state(int n = 97) {
-  const Vec w = Vec::LinSpaced(n, 1.0f, 30.0f);
-  auto f = [&](const Vec& x, Vec& g) {
-    g = w.cwiseProduct(x - Vec::Ones(n));
-    return 0.5 * (x - Vec::Ones(n)).cast<double>().dot(g.cast<double>());
-  };
-  Vec x = Vec::LinSpaced(n, -3.0f, 2.0f);
+  const Bowl f{n};
+  Vec x = f.start;
   AdamOptions o;
   o.max_iterations = 9;
   o.learning_rate = 0.5;

@@ -211,6 +211,39 @@ std::vector<std::string> checkpointed(const Files& f, int iterations, const std:
   return args;
 }
 
+// A checkpointed run (with `extra` options) stopped by SIGINT after iteration 2 and resumed for 3
+// more iterations: its image and loss log equal those of a run of as many iterations in one go.
+void check_interrupted_and_resumed(const TempDir& dir, const std::vector<std::string>& extra) {
+  auto args = [&](const Files& f, int iterations, const std::string& resume = "") {
+    std::vector<std::string> a = checkpointed(f, iterations, resume);
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const Files cut = files(dir, "cut");
+  {
+    Child c(args(cut, 100000));
+    REQUIRE(c.wait_for("iteration 2/", 300));
+    c.send(SIGINT);
+    const Exit stopped = c.finish(120);
+    INFO(stopped.err);
+    CHECK(stopped.code == cli::kExitSigInt);
+    CHECK(stopped.err.find("and the run's state to " + cut.ckpt) != std::string::npos);
+  }
+  const StylizeCheckpoint saved = load_checkpoint(cut.ckpt).state;
+  const int at = saved.kind == Optimizer::Adam ? saved.adam.iteration : saved.optimizer.iteration;
+  CHECK(at >= 2);
+  const int total = at + 3;  // the reference: this many iterations in one go
+  const Files straight = files(dir, "straight_" + std::to_string(total));
+  Exit e = run_child(args(straight, total), 300);
+  REQUIRE(e.code == 0);
+  e = run_child(args(cut, total, cut.ckpt), 300);
+  INFO(e.err);
+  REQUIRE(e.code == 0);
+  CHECK(read_all(cut.out) == read_all(straight.out));
+  CHECK(without_seconds(read_all(cut.log)) == without_seconds(read_all(straight.log)));
+  CHECK(check_log(read_all(cut.log)) == total);
+}
+
 }  // namespace
 
 TEST_CASE("checkpoint and resume: 5 then 10, or interrupted then resumed, equals 10 straight, to the byte") {
@@ -248,28 +281,7 @@ TEST_CASE("checkpoint and resume: 5 then 10, or interrupted then resumed, equals
 TEST_CASE("checkpoint and resume: a run interrupted by SIGINT and resumed equals one never interrupted") {
   if (!have_real_data()) return;
   TempDir dir;
-  const Files cut = files(dir, "cut");
-  {
-    Child c(checkpointed(cut, 100000));
-    REQUIRE(c.wait_for("iteration 2/", 300));
-    c.send(SIGINT);
-    const Exit stopped = c.finish(120);
-    INFO(stopped.err);
-    CHECK(stopped.code == cli::kExitSigInt);
-    CHECK(stopped.err.find("and the run's state to " + cut.ckpt) != std::string::npos);
-  }
-  const int at = load_checkpoint(cut.ckpt).state.optimizer.iteration;
-  CHECK(at >= 2);
-  const int total = at + 3;  // the reference: this many iterations in one go
-  const Files straight = files(dir, "straight");
-  Exit e = run_child(checkpointed(straight, total), 300);
-  REQUIRE(e.code == 0);
-  e = run_child(checkpointed(cut, total, cut.ckpt), 300);
-  INFO(e.err);
-  REQUIRE(e.code == 0);
-  CHECK(read_all(cut.out) == read_all(straight.out));
-  CHECK(without_seconds(read_all(cut.log)) == without_seconds(read_all(straight.log)));
-  CHECK(check_log(read_all(cut.log)) == total);
+  check_interrupted_and_resumed(dir, {});
 }
 
 TEST_CASE("resume refuses another run's checkpoint naming what differs, and a damaged one") {
@@ -377,26 +389,7 @@ TEST_CASE("checkpoint and resume with --optimizer adam: 5 then 10, or interrupte
   CHECK(load_checkpoint(parts.ckpt).state.adam.iteration == 10);
 
   // Interrupted by SIGINT, then resumed.
-  const Files cut = files(dir, "cut");
-  {
-    Child c(adam(cut, 100000));
-    REQUIRE(c.wait_for("iteration 2/", 300));
-    c.send(SIGINT);
-    const Exit stopped = c.finish(120);
-    INFO(stopped.err);
-    CHECK(stopped.code == cli::kExitSigInt);
-    CHECK(stopped.err.find("and the run's state to " + cut.ckpt) != std::string::npos);
-  }
-  const int at = load_checkpoint(cut.ckpt).state.adam.iteration;
-  CHECK(at >= 2);
-  const Files longer = files(dir, "longer");
-  e = run_child(adam(longer, at + 3), 300);
-  REQUIRE(e.code == 0);
-  e = run_child(adam(cut, at + 3, cut.ckpt), 300);
-  INFO(e.err);
-  REQUIRE(e.code == 0);
-  CHECK(read_all(cut.out) == read_all(longer.out));
-  CHECK(without_seconds(read_all(cut.log)) == without_seconds(read_all(longer.log)));
+  check_interrupted_and_resumed(dir, {"--optimizer", "adam"});
 }
 
 TEST_CASE("resume refuses the other optimizer's checkpoint naming it, and a damaged Adam checkpoint") {
