@@ -2,6 +2,7 @@
 
 #include "nst/ops/conv2d.h"
 #include "nst/ops/elementwise.h"
+#include "nst/ops/gram.h"
 #include "nst/ops/losses.h"
 #include "nst/style/settings.h"
 
@@ -129,16 +130,34 @@ FeatureWindow window(const TileGrid& g, const Region& r, int pool_level) {
   return f;
 }
 
-// The interior of a (1, C, h, w) feature map as a C x n matrix (row-major by position).
 template <class T>
-Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> interior(const Tensor<T>& f, const FeatureWindow& w) {
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// The interior of a (1, C, h, w) feature map as a C x n row-major matrix (n positions, by row).
+template <class T>
+RowMatrix<T> interior(const Tensor<T>& f, const FeatureWindow& w) {
   const int64_t c = f.shape()[1], h = f.shape()[2], wd = f.shape()[3];
   const int64_t rows = w.y1 - w.y0, cols = w.x1 - w.x0;
-  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> m(c, rows * cols);
+  RowMatrix<T> m(c, rows * cols);
+#pragma omp parallel for schedule(static)
   for (int64_t k = 0; k < c; ++k)
     for (int64_t y = 0; y < rows; ++y)
-      for (int64_t x = 0; x < cols; ++x) m(k, y * cols + x) = f[(k * h + w.y0 + y) * wd + w.x0 + x];
+      std::copy_n(f.data() + (k * h + w.y0 + y) * wd + w.x0, cols, m.data() + (k * rows + y) * cols);
   return m;
+}
+
+// A feature-shaped tensor, zero outside the window, holding the C x n matrix m inside it.
+template <class T>
+std::shared_ptr<const Tensor<T>> place(const Shape& shape, const RowMatrix<T>& m, const FeatureWindow& w) {
+  auto out = std::make_shared<Tensor<T>>(shape);
+  const int64_t c = shape[1], h = shape[2], wd = shape[3];
+  const int64_t rows = w.y1 - w.y0, cols = w.x1 - w.x0;
+  T* o = out->data();
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < c; ++k)
+    for (int64_t y = 0; y < rows; ++y)
+      std::copy_n(m.data() + (k * rows + y) * cols, cols, o + (k * h + w.y0 + y) * wd + w.x0);
+  return out;
 }
 
 // Multiply-adds of the 3x3 convolutions up to `deepest` on an h x w input.
@@ -195,8 +214,9 @@ typename TiledGatysLoss<T>::Sums TiledGatysLoss<T>::accumulate(const Tensor<T>& 
       auto feats = net_.forward(constant(crop(x, r)), wanted, config_.pooling);
       for (size_t l = 0; l < config_.style_layers.size(); ++l) {
         const Tensor<T>& f = feats.at(config_.style_layers[l]).value();
-        const auto m = interior(f, window(grid, r, network.layer(config_.style_layers[l]).pool_level));
-        const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> g = m * m.transpose();
+        const RowMatrix<T> m = interior(f, window(grid, r, network.layer(config_.style_layers[l]).pool_level));
+        RowMatrix<T> g(m.rows(), m.rows());
+        gram_product(m.data(), m.rows(), m.cols(), m.cols(), g.data());
         if (s.grams[l].size() == 0) s.grams[l] = Eigen::MatrixXd::Zero(g.rows(), g.cols());
         s.grams[l] += g.template cast<double>();
       }
@@ -204,15 +224,18 @@ typename TiledGatysLoss<T>::Sums TiledGatysLoss<T>::accumulate(const Tensor<T>& 
       for (size_t l = 0; l < config_.content_layers.size(); ++l) {
         const int level = network.layer(config_.content_layers[l]).pool_level;
         const FeatureWindow w = window(grid, r, level);
-        const auto m = interior(feats.at(config_.content_layers[l]).value(), w);
+        const Tensor<T>& f = feats.at(config_.content_layers[l]).value();
         const Tensor<T>& p = content_targets_[l];
-        const int64_t ph = p.shape()[2], pw = p.shape()[3], cols = w.x1 - w.x0;
+        const int64_t c = f.shape()[1], fh = f.shape()[2], fw = f.shape()[3], ph = p.shape()[2], pw = p.shape()[3];
         double sum = 0;
-        for (int64_t k = 0; k < m.rows(); ++k)
-          for (int64_t i = 0; i < m.cols(); ++i) {
-            const int64_t y = w.gy0 + i / cols, xx = w.gx0 + i % cols;
-            const double d = static_cast<double>(m(k, i)) - static_cast<double>(p[(k * ph + y) * pw + xx]);
-            sum += d * d;
+        for (int64_t k = 0; k < c; ++k)
+          for (int64_t y = 0; y < w.y1 - w.y0; ++y) {
+            const T* fr = f.data() + (k * fh + w.y0 + y) * fw + w.x0;
+            const T* pr = p.data() + (k * ph + w.gy0 + y) * pw + w.gx0;
+            for (int64_t i = 0; i < w.x1 - w.x0; ++i) {
+              const double d = static_cast<double>(fr[i]) - static_cast<double>(pr[i]);
+              sum += d * d;
+            }
           }
         s.content[l] += sum;
       }
@@ -301,12 +324,12 @@ LossTerms TiledGatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const
 
   // The loss, and each style layer's (G − A) as the gradient's coefficient matrix.
   LossTerms out;
-  std::vector<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>> style_coef;
+  std::vector<RowMatrix<T>> style_coef;
   for (size_t l = 0; l < config_.style_layers.size(); ++l) {
     const int64_t c = s.style_c[l];
     const double n = static_cast<double>(s.style_n[l]);
     double sq = 0;
-    Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> coef(c, c);
+    RowMatrix<T> coef(c, c);
     const double k = 4.0 * config_.style_weight * style_factors_[l] / (static_cast<double>(c * c) * n);
     for (int64_t a = 0; a < c; ++a)
       for (int64_t b = 0; b < c; ++b) {
@@ -336,34 +359,33 @@ LossTerms TiledGatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const
       std::vector<Var<T>> terms;
       {
         auto feats = net_.forward(tile, layers_, config_.pooling);
-        auto add = [&](const std::string& name, const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& g_int,
-                       const FeatureWindow& w) {
-          const Var<T>& f = feats.at(name);
-          auto coef = std::make_shared<Tensor<T>>(f.shape());
-          const int64_t fh = f.shape()[2], fw = f.shape()[3], cols = w.x1 - w.x0;
-          for (int64_t k = 0; k < g_int.rows(); ++k)
-            for (int64_t i = 0; i < g_int.cols(); ++i)
-              (*coef)[(k * fh + w.y0 + i / cols) * fw + w.x0 + i % cols] = g_int(k, i);
-          terms.push_back(dot_constant(f, std::shared_ptr<const Tensor<T>>(std::move(coef))));
-        };
         for (size_t l = 0; l < config_.content_layers.size(); ++l) {
           const std::string& name = config_.content_layers[l];
           const FeatureWindow w = window(grid_, r, network.layer(name).pool_level);
-          auto m = interior(feats.at(name).value(), w);
+          const Var<T>& f = feats.at(name);
           const Tensor<T>& p = content_targets_[l];
-          const int64_t ph = p.shape()[2], pw = p.shape()[3], cols = w.x1 - w.x0;
+          const int64_t c = f.shape()[1], fh = f.shape()[2], fw = f.shape()[3], ph = p.shape()[2], pw = p.shape()[3];
           const T k = static_cast<T>(2.0 * config_.content_weight * content_factors_[l] /
                                      static_cast<double>(s.content_n[l]));
-          for (int64_t c = 0; c < m.rows(); ++c)
-            for (int64_t i = 0; i < m.cols(); ++i)
-              m(c, i) = k * (m(c, i) - p[(c * ph + w.gy0 + i / cols) * pw + w.gx0 + i % cols]);
-          add(name, m, w);
+          auto coef = std::make_shared<Tensor<T>>(f.shape());
+#pragma omp parallel for schedule(static)
+          for (int64_t ch = 0; ch < c; ++ch)
+            for (int64_t y = 0; y < w.y1 - w.y0; ++y) {
+              const T* fr = f.value().data() + (ch * fh + w.y0 + y) * fw + w.x0;
+              const T* pr = p.data() + (ch * ph + w.gy0 + y) * pw + w.gx0;
+              T* cr = coef->data() + (ch * fh + w.y0 + y) * fw + w.x0;
+              for (int64_t i = 0; i < w.x1 - w.x0; ++i) cr[i] = k * (fr[i] - pr[i]);
+            }
+          terms.push_back(dot_constant(f, std::shared_ptr<const Tensor<T>>(std::move(coef))));
         }
         for (size_t l = 0; l < config_.style_layers.size(); ++l) {
           const std::string& name = config_.style_layers[l];
           const FeatureWindow w = window(grid_, r, network.layer(name).pool_level);
-          const auto m = interior(feats.at(name).value(), w);
-          add(name, style_coef[l] * m, w);
+          const Var<T>& f = feats.at(name);
+          const RowMatrix<T> m = interior(f.value(), w);
+          RowMatrix<T> d(m.rows(), m.cols());
+          gram_left_product(style_coef[l].data(), m.data(), m.rows(), m.cols(), m.cols(), d.data(), false);
+          terms.push_back(dot_constant(f, place(f.shape(), d, w)));
         }
       }  // feature maps no backward reads are freed here
       backward(terms.size() == 1 ? terms[0] : sum(terms));
