@@ -4,12 +4,13 @@
 #   benchmarks/lbfgs_modes.sh NST WEIGHTS IMAGES_DIR SIZE ITERATIONS OUT_DIR
 # e.g. benchmarks/lbfgs_modes.sh build/nst ../shared/weights/vgg19-conv.safetensors ../shared/images 256 200 /tmp/modes
 # Modes: displacement (s = x_new - x_old), td (s = t·d), td + --clamp, displacement + --clamp;
-# MODES="displacement td" (environment) runs a subset.
+# MODES="displacement td" (environment) runs a subset of the modes, PAIRS="tubingen:starry_night"
+# a subset of the pairs.
 # Prints a Markdown table; every run's log and image stay in OUT_DIR.
 set -euo pipefail
 nst=$1 weights=$2 images=$3 size=$4 iterations=$5 out=$6
 mkdir -p "$out"
-pairs="tubingen:starry_night golden_gate:the_scream brad_pitt:picasso_selfport1907"
+pairs=${PAIRS:-"tubingen:starry_night golden_gate:the_scream brad_pitt:picasso_selfport1907"}
 modes=${MODES:-"displacement td td+clamp displacement+clamp"}
 echo "| content | style | mode | optimizer loss | saved 8-bit loss | saved style | saved content | seconds |"
 echo "|---|---|---|---|---|---|---|---|"

@@ -9,6 +9,8 @@
 # from the loss log's seconds column: (last row - first row) / (rows - 1), so the targets'
 # computation and the first evaluation's start-up are not in it. The load average is read
 # before and after each run. On a shared machine, wrap it: flock -s /work/cpu.lock benchmarks/...
+# CONTENT=FILE (environment) replaces the content image, tubingen.jpg (4:3); a square one gives
+# the square sizes the issue names (4096 px: 4096x4096).
 # Prints a Markdown table; every run's log, loss log and image stay in OUT_DIR.
 set -euo pipefail
 nst=$1 weights=$2 images=$3 iterations=$4 out=$5
@@ -22,7 +24,7 @@ for run in "${runs[@]}"; do
   size=${run%%:*} budget=${run##*:}
   name="$out/${size}_${budget}"
   load_before=$(cut -d' ' -f1 /proc/loadavg)
-  /usr/bin/time -v "$nst" --content "$images/tubingen.jpg" --style "$images/starry_night.jpg" --size "$size" \
+  /usr/bin/time -v "$nst" --content "${CONTENT:-$images/tubingen.jpg}" --style "$images/starry_night.jpg" --size "$size" \
     --iterations "$iterations" --weights "$weights" --output "$name.png" --loss-log "$name.csv" --overwrite \
     --print-every 0 --max-memory "$budget" 2> "$name.log" || { echo "| $size | $budget | failed: $(grep '^nst:' "$name.log" | tail -1) |"; continue; }
   load_after=$(cut -d' ' -f1 /proc/loadavg)

@@ -7,12 +7,19 @@
 # Wall times depend on the machine's load; the iteration counts do not (results are
 # deterministic), so the table also gives each scale's iterations and a cost model in
 # full-size iterations (an iteration at side s costs about (s/SIZE)^2 of one at SIZE).
+# SINGLE_LOG=FILE (environment) takes the single-scale run's loss log from FILE instead of running
+# it, e.g. lbfgs_modes.sh's tubingen/starry_night displacement run at the same SIZE and ITERATIONS
+# (same settings: nst's defaults); its wall times then come from that run.
 set -euo pipefail
 nst=$1 weights=$2 images=$3 size=$4 iterations=$5 start=$6 scale_iterations=$7 out=$8
 mkdir -p "$out"
 common=(--content "$images/tubingen.jpg" --style "$images/starry_night.jpg" --size "$size"
         --iterations "$iterations" --weights "$weights" --overwrite --print-every 0)
-"$nst" "${common[@]}" --output "$out/single.png" --loss-log "$out/single.csv" 2> "$out/single.log"
+if [[ -n ${SINGLE_LOG:-} ]]; then
+  cp "$SINGLE_LOG" "$out/single.csv"
+else
+  "$nst" "${common[@]}" --output "$out/single.png" --loss-log "$out/single.csv" 2> "$out/single.log"
+fi
 "$nst" "${common[@]}" --start-size "$start" --scale-iterations "$scale_iterations" \
   --output "$out/multi.png" --loss-log "$out/multi.csv" 2> "$out/multi.log"
 python3 - "$out" "$size" <<'PY'
