@@ -1,6 +1,7 @@
 #include "cli/batch.h"
 
 #include "cli/progress.h"
+#include "nst/heap.h"
 #include "nst/io/atomic_file.h"
 #include "nst/io/image.h"
 #include "nst/model/vgg19.h"
@@ -230,6 +231,9 @@ int run_batch(const Options& opt, const std::function<bool()>& stop,
     throw OutputPathError(opt.output + ": the output directory does not exist");
   Events events(opt.events);
   const ThreadCountScope threads(opt.threads);
+  // The heap policy of nst/heap.h, as nst does for an untiled run: only where no item can be
+  // tiled (no --tile, and no --max-memory to plan against).
+  if (opt.max_memory <= 0 && opt.settings.tile == 0) retain_freed_memory();
 
   // Everything shared by the items: styles, init image, weights, and their part of the hash.
   ImageLimits limits;
