@@ -29,7 +29,13 @@ constexpr int64_t kBaseBytes = 24ll << 20;
 // term's are alive (the TV term's image and gradient, the evaluation's gradient sums, the
 // images and the heap's fragments between tiles of different sizes); 12 leaves a margin where
 // the image-size terms dominate (4096 px).
-constexpr double kTiledBytesPerActivation = 1.6;
+// Re-measured 2026-12-05 (Xeon, 2 threads, the tiled loss on sgemm, heap policy off for tiled
+// runs; peak RSS / estimate at 1.6 bytes per value, 4 iterations, the pairs not yet stored added):
+// 1024x768, tiles of 384, 10 pairs: 1018 / 1022 MiB; 2048x1536, tiles of 1088, 5 pairs:
+// 3331 / 3072 MiB (over); 4096x3072, tiles of 1024, 5 pairs: 5954 / 6144 MiB. Per value, the
+// crops of the 2048 run needed 1.85 bytes; 1.95 covers it with a small margin, and estimates the
+// two others 5-10% high (smaller tiles than they could have: slower, never over the budget).
+constexpr double kTiledBytesPerActivation = 1.95;
 constexpr int64_t kTiledFixedBytes = 48ll << 20;
 constexpr double kTiledWholeVectors = 12.0;
 
