@@ -2,6 +2,7 @@
 // baseline by default, aarch64 with NEON, or -march=native with NST_NATIVE=ON). It also serves
 // double (tests, gradient checks).
 #include "nst/half.h"
+#include "nst/kernels/pool.h"
 #include "nst/tensor.h"
 #include "table.h"
 
@@ -16,6 +17,7 @@ namespace portable {
 namespace {
 
 #include "winograd_rows.inl"
+#include "pool_rows.inl"
 
 // Calls f with a map of the (rows x cols) matrix at p, element (i, j) at p[i*rs + j*cs]: a
 // row-major or column-major map with an outer stride where one stride is 1, general otherwise.
@@ -59,8 +61,15 @@ void half_axpy(float a, const uint16_t* b, float* q, int64_t begin, int64_t end)
   for (int64_t i = begin; i < end; ++i) q[i] = std::fma(a, f16_to_float(b[i]), q[i]);
 }
 
+void max_pool2_row_f(const float* x0, const float* x1, int64_t OW, float* y, uint8_t* arg) {
+  max_pool2_row_scalar(x0, x1, OW, y, arg);
+}
+void max_pool2_backward_row_f(const float* g, const uint8_t* arg, int64_t OW, float* d0, float* d1, bool fresh) {
+  max_pool2_backward_row_scalar(g, arg, OW, d0, d1, fresh);
+}
+
 constexpr KernelTable kTable = {KernelSet::Portable, sgemm, sgemm_scratch, input_row_f, output_row_f,
-                                half_encode, half_dot, half_axpy};
+                                half_encode, half_dot, half_axpy, max_pool2_row_f, max_pool2_backward_row_f};
 
 }  // namespace
 }  // namespace portable
@@ -92,6 +101,25 @@ void winograd_input_row<double>(const WinogradRowArgs<double>& a) {
 template <>
 void winograd_output_row<double>(const WinogradRowArgs<double>& a) {
   portable::output_row(a);
+}
+
+template <>
+void max_pool2_row<float>(const float* x0, const float* x1, int64_t OW, float* y, uint8_t* arg) {
+  active_table().max_pool2_row(x0, x1, OW, y, arg);
+}
+template <>
+void max_pool2_backward_row<float>(const float* g, const uint8_t* arg, int64_t OW, float* d0, float* d1,
+                                   bool fresh) {
+  active_table().max_pool2_backward_row(g, arg, OW, d0, d1, fresh);
+}
+template <>
+void max_pool2_row<double>(const double* x0, const double* x1, int64_t OW, double* y, uint8_t* arg) {
+  portable::max_pool2_row_scalar(x0, x1, OW, y, arg);
+}
+template <>
+void max_pool2_backward_row<double>(const double* g, const uint8_t* arg, int64_t OW, double* d0, double* d1,
+                                    bool fresh) {
+  portable::max_pool2_backward_row_scalar(g, arg, OW, d0, d1, fresh);
 }
 
 }  // namespace nst::kernels

@@ -27,6 +27,9 @@ struct KernelTable {
   void (*half_encode)(const float* v, float inv_scale, uint16_t* bits, int64_t n);
   double (*half_dot)(const uint16_t* bits, const float* q, int64_t begin, int64_t end);
   void (*half_axpy)(float a, const uint16_t* bits, float* q, int64_t begin, int64_t end);
+  // pool.h's rows, float.
+  void (*max_pool2_row)(const float* x0, const float* x1, int64_t OW, float* y, uint8_t* arg);
+  void (*max_pool2_backward_row)(const float* g, const uint8_t* arg, int64_t OW, float* d0, float* d1, bool fresh);
 };
 
 // The table of each set compiled into this build, or nullptr.

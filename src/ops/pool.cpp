@@ -1,5 +1,7 @@
 #include "nst/ops/pool.h"
 
+#include "nst/kernels/pool.h"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -22,22 +24,17 @@ Var<T> max_pool2(const Var<T>& x) {
   const int64_t planes = os[0] * os[1];
   Tensor<T> y = Tensor<T>::uninitialized(os);
   const bool keep = x.requires_grad();
+  // The index 0..3 of each window's maximum, for the backward.
   auto arg = std::make_shared<Buffer<uint8_t>>(keep ? static_cast<size_t>(y.numel()) : 0);
   const T* in = x.value().data();
   uint8_t* a = arg->data();
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < planes; ++p)
-    for (int64_t oy = 0; oy < OH; ++oy)
-      for (int64_t ox = 0; ox < OW; ++ox) {
-        const T* w0 = in + (p * H + 2 * oy) * W + 2 * ox;
-        const T v[4] = {w0[0], w0[1], w0[W], w0[W + 1]};
-        uint8_t best = 0;
-        for (uint8_t k = 1; k < 4; ++k)
-          if (v[k] > v[best]) best = k;
-        const int64_t o = (p * OH + oy) * OW + ox;
-        y[o] = v[best];
-        if (keep) a[o] = best;
-      }
+    for (int64_t oy = 0; oy < OH; ++oy) {
+      const T* r0 = in + (p * H + 2 * oy) * W;
+      const int64_t o = (p * OH + oy) * OW;
+      kernels::max_pool2_row(r0, r0 + W, OW, y.data() + o, keep ? a + o : nullptr);
+    }
   return make_result<T>(std::move(y), {x.node()}, [arg, planes, H, W, OH, OW](const Tensor<T>& g, Node<T>& self) {
     Node<T>& src = *self.inputs[0];
     const bool fresh = src.claim_fresh_grad();
@@ -53,18 +50,8 @@ Var<T> max_pool2(const Var<T>& x) {
         T* r0 = plane + 2 * oy * W;
         T* r1 = r0 + W;
         if (fresh && W % 2) r0[W - 1] = r1[W - 1] = T(0);
-        for (int64_t ox = 0; ox < OW; ++ox) {
-          const int64_t o = (p * OH + oy) * OW + ox;
-          const int k = am[o];
-          if (fresh) {
-            r0[2 * ox] = k == 0 ? g[o] : T(0);
-            r0[2 * ox + 1] = k == 1 ? g[o] : T(0);
-            r1[2 * ox] = k == 2 ? g[o] : T(0);
-            r1[2 * ox + 1] = k == 3 ? g[o] : T(0);
-          } else {
-            (k < 2 ? r0 : r1)[2 * ox + (k & 1)] += g[o];
-          }
-        }
+        const int64_t o = (p * OH + oy) * OW;
+        kernels::max_pool2_backward_row(g.data() + o, am + o, OW, r0, r1, fresh);
       }
     }
   });

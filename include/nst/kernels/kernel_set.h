@@ -1,6 +1,6 @@
-// Kernel sets: the hot loops (GEMM micro-kernels, Winograd transforms, half-precision vector
-// loops) compiled once per instruction set, each in its own file with its own flags
-// (src/kernels/isa_*.cpp), and one of them chosen once at run time from the CPU's features:
+// Kernel sets: the hot loops (GEMM micro-kernels, Winograd transforms, max-pool rows,
+// half-precision vector loops) compiled once per instruction set, each in its own file with its
+// own flags (src/kernels/isa_*.cpp), and one of them chosen once at run time from the CPU's features:
 // AVX-512 (F, VL, BW, DQ) if the CPU has it, else AVX2 + FMA + F16C, else the portable set
 // (plain C++ and Eigen, whatever the build's baseline gives). The ops call the kernels through
 // nst/kernels/*.h and never name an instruction set; adding one (NEON, a new x86 generation)
