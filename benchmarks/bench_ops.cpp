@@ -2,7 +2,7 @@
 // backward) on VGG19's four max-pool shapes, and conv1_1 (3 -> 64 channels, 3x3, fused bias and
 // ReLU: forward, and backward to the input) through the default path and, in the same process,
 // forced onto Winograd. Random inputs, synthetic weights; median and spread (min..max) of the
-// repeats, in milliseconds.
+// repeats' wall-clock times and the median of their CPU times, in milliseconds.
 //
 // Usage: bench_ops [--size 512] [--threads 1] [--repeats 9] [--only pool|conv1|conv1-auto|conv1-winograd]
 //                  [--kernels avx512|avx2|portable]
@@ -21,6 +21,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -38,18 +39,29 @@ Tensor<float> random_tensor(const Shape& shape, uint64_t seed, float lo = -1, fl
   return t;
 }
 
-// Runs setup() then times body() `repeats` times after one warm-up; prints median and spread.
+double cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
+}
+
+// Runs setup() then times body() `repeats` times after one warm-up; prints the median and spread
+// of the wall-clock time, and the median CPU time of the process (all threads): on a loaded
+// machine the CPU time of a 1-thread run moves much less than its wall-clock time.
 void timed(const std::string& what, int repeats, const std::function<void()>& setup, const std::function<void()>& body) {
-  std::vector<double> t;
+  std::vector<double> t, c;
   for (int r = 0; r <= repeats; ++r) {
     setup();
     const auto t0 = Clock::now();
+    const double c0 = cpu_ms();
     body();
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (r > 0) t.push_back(ms);
+    if (r > 0) t.push_back(ms), c.push_back(cpu_ms() - c0);
   }
   std::sort(t.begin(), t.end());
-  std::printf("%-28s median %8.3f ms  (min %.3f, max %.3f)\n", what.c_str(), t[t.size() / 2], t.front(), t.back());
+  std::sort(c.begin(), c.end());
+  std::printf("%-28s median %8.3f ms  (min %.3f, max %.3f)  cpu median %8.3f ms\n", what.c_str(), t[t.size() / 2],
+              t.front(), t.back(), c[c.size() / 2]);
   std::fflush(stdout);
 }
 

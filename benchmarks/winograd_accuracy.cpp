@@ -9,6 +9,7 @@
 //   backward: dx = conv_backward_input(dy, w)
 // the float results (inputs rounded to float) of
 //   - the library's Winograd F(4x4,3x3) on every kernel set this CPU runs,
+//   - the band GEMM (nst/kernels/conv_gemm.h) where conv2d takes it (conv1_1), every kernel set,
 //   - im2col in float (the direct convolution, Eigen's float GEMM),
 //   - optionally (--points FILE) a model Winograd for other interpolation points: the transforms
 //     as plain float matrix products with the file's A^T, G, B^T (benchmarks/winograd_points.py
@@ -19,18 +20,21 @@
 //
 // Then, end to end, the loss (nst's defaults: GatysLoss with GatysConfig{}) and its gradient at
 // the content image, with the style image, in float through the library (Winograd on each
-// kernel set, and im2col), against the same in double with im2col convolutions.
+// kernel set, conv2d's own choice (Auto) on each, and im2col), against the same in double with
+// im2col convolutions.
 //
 //   winograd_accuracy [--weights FILE] [--image FILE] [--style FILE] [--size N] [--layers N]
 //                     [--points FILE] [--hp-input] [--seed S] [--no-loss]
 #include "center_square.h"
 #include "nst/io/image.h"
 #include "nst/kernels/conv.h"
+#include "nst/kernels/conv_gemm.h"
 #include "nst/kernels/kernel_set.h"
 #include "nst/kernels/sgemm.h"
 #include "nst/kernels/winograd.h"
 #include "nst/model/preprocess.h"
 #include "nst/model/vgg19.h"
+#include "nst/ops/conv2d.h"
 #include "nst/style/gatys.h"
 #include "nst/tensor.h"
 
@@ -319,6 +323,11 @@ int main(int argc, char** argv) {
       kernels::conv3x3_forward_winograd(s, xf.data(), U.data(), yf.data());
       kernels::conv3x3_backward_input_winograd(s, dyf.data(), U.data(), dxf.data(), nullptr, false);
       row(std::string("winograd ") + kernels::kernel_set_name(set), errors(yf, y), errors(dxf, dx));
+      if (conv2d_uses_gemm<float>(s)) {  // what conv2d runs here instead of Winograd
+        kernels::conv2d_forward_gemm(s, xf.data(), wf.data(), yf.data());
+        kernels::conv2d_backward_input_gemm(s, dyf.data(), wf.data(), dxf.data(), nullptr, false);
+        row(std::string("band gemm ") + kernels::kernel_set_name(set), errors(yf, y), errors(dxf, dx));
+      }
     }
     kernels::use_kernel_set(best);
     kernels::conv2d_forward_im2col(s, xf.data(), wf.data(), yf.data());
@@ -382,6 +391,7 @@ int main(int argc, char** argv) {
   for (kernels::KernelSet set : sets) {
     kernels::use_kernel_set(set);
     run_float(std::string("winograd ") + kernels::kernel_set_name(set), ConvAlgo::Winograd);
+    run_float(std::string("auto (conv1_1 band gemm) ") + kernels::kernel_set_name(set), ConvAlgo::Auto);
   }
   kernels::use_kernel_set(best);
   run_float("im2col", ConvAlgo::Im2col);

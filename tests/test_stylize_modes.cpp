@@ -92,7 +92,7 @@ TEST_CASE("the result reports the loss of the image as saved: clamped and rounde
 TEST_CASE("reference mode: exact convolutions replace Winograd (float-noise apart, not bit-identical)") {
   const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 3);
   StylizeSettings fast = small_settings();
-  fast.iterations = 4;
+  fast.iterations = 8;
   StylizeSettings exact = fast;
   set_reference_mode(exact);
   CHECK(exact.conv_algo == ConvAlgo::Im2col);
@@ -121,7 +121,9 @@ TEST_CASE("reference mode: exact convolutions replace Winograd (float-noise apar
   MESSAGE("first loss: Winograd " << f.first_loss << ", im2col " << e.first_loss);
   // Winograd and im2col round differently, so the gradients and, once the steps are large
   // enough to show it (the first, 1/|g|_1, moves no pixel by an ulp here), the images differ;
-  // the losses may round to the same value and agree to float noise.
+  // the losses may round to the same value and agree to float noise. (8 iterations: conv1_1,
+  // the last layer the gradient passes, runs as a band GEMM, close to exact, and after 4 the
+  // images were still equal.)
   REQUIRE(!f.last_image.empty());
   CHECK(f.last_image != e.last_image);
   CHECK(std::abs(f.first_loss - e.first_loss) <= 1e-5 * e.first_loss);

@@ -24,6 +24,7 @@ constexpr int64_t kMC = 144;
 #include "winograd_rows.inl"
 #include "half_f16c.inl"
 #include "pool_rows.inl"
+#include "conv_rows.inl"
 #include "pool_avx2.inl"
 
 void input_row_f(const WinogradRowArgs<float>& a) { input_row(a); }
@@ -31,7 +32,7 @@ void output_row_f(const WinogradRowArgs<float>& a) { output_row(a); }
 
 constexpr KernelTable kTable = {KernelSet::Avx2, sgemm, sgemm_scratch, input_row_f, output_row_f,
                                 half_encode, half_dot, half_axpy, max_pool2_row,
-                                max_pool2_backward_row};
+                                max_pool2_backward_row, bias_relu_row, masked_copy_row, add_row};
 
 }  // namespace
 }  // namespace nst::kernels::avx2

@@ -18,6 +18,7 @@ namespace {
 
 #include "winograd_rows.inl"
 #include "pool_rows.inl"
+#include "conv_rows.inl"
 
 // Calls f with a map of the (rows x cols) matrix at p, element (i, j) at p[i*rs + j*cs]: a
 // row-major or column-major map with an outer stride where one stride is 1, general otherwise.
@@ -69,7 +70,8 @@ void max_pool2_backward_row_f(const float* g, const uint8_t* arg, int64_t OW, fl
 }
 
 constexpr KernelTable kTable = {KernelSet::Portable, sgemm, sgemm_scratch, input_row_f, output_row_f,
-                                half_encode, half_dot, half_axpy, max_pool2_row_f, max_pool2_backward_row_f};
+                                half_encode, half_dot, half_axpy, max_pool2_row_f, max_pool2_backward_row_f,
+                                bias_relu_row, masked_copy_row, add_row};
 
 }  // namespace
 }  // namespace portable

@@ -30,6 +30,10 @@ struct KernelTable {
   // pool.h's rows, float.
   void (*max_pool2_row)(const float* x0, const float* x1, int64_t OW, float* y, uint8_t* arg);
   void (*max_pool2_backward_row)(const float* g, const uint8_t* arg, int64_t OW, float* d0, float* d1, bool fresh);
+  // conv_rows.inl's loops (the band-GEMM convolution, conv_gemm.cpp).
+  void (*bias_relu_row)(float* v, int64_t n, float bias, bool relu, uint8_t* mask);
+  void (*masked_copy_row)(const float* src, const uint8_t* mask, float* dst, int64_t n);
+  void (*add_row)(float* d, const float* t, int64_t n);
 };
 
 // The table of each set compiled into this build, or nullptr.

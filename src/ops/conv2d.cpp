@@ -1,13 +1,21 @@
 #include "nst/ops/conv2d.h"
 
+#include "nst/kernels/conv_gemm.h"
 #include "nst/kernels/winograd.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 namespace nst {
+
+namespace {
+// Float convolutions with at most this many taps per output value (C·R·R) run as band GEMMs
+// (nst/kernels/conv_gemm.h): VGG's conv1_1, C = 3.
+constexpr int64_t kMaxGemmTaps = 27;
+}  // namespace
 
 ConvShape conv_shape(const Shape& x, const Shape& w, int64_t pad) {
   require_nchw(x, "conv2d input");
@@ -21,8 +29,13 @@ ConvShape conv_shape(const Shape& x, const Shape& w, int64_t pad) {
 }
 
 template <class T>
+bool conv2d_uses_gemm(const ConvShape& s) {
+  return std::is_same_v<T, float> && s.C * s.R * s.R <= kMaxGemmTaps;
+}
+
+template <class T>
 bool conv2d_uses_winograd(const ConvShape& s) {
-  return kernels::winograd_supports(s);
+  return kernels::winograd_supports(s) && !conv2d_uses_gemm<T>(s);
 }
 
 template <class T>
@@ -57,6 +70,7 @@ Var<T> conv_op(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, std::sh
     throw std::invalid_argument("conv2d: bias " + shape_str(bias->shape()) + " does not fit " +
                                 std::to_string(s.K) + " output channels");
   const bool wino = algo == ConvAlgo::Winograd || (algo == ConvAlgo::Auto && conv2d_uses_winograd<T>(s));
+  const bool gemm = algo == ConvAlgo::Auto && conv2d_uses_gemm<T>(s);
   if (wino && !kernels::winograd_supports(s))
     throw std::invalid_argument("conv2d: Winograd needs a 3x3 kernel with padding 1");
   const int64_t N = x.shape()[0];
@@ -74,12 +88,14 @@ Var<T> conv_op(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, std::sh
     epi.mask = mask ? mask->data() + n * out_size : nullptr;
     if (wino) {
       kernels::conv3x3_forward_winograd(s, xn, w->winograd(), yn, epi);
+    } else if (gemm) {
+      if constexpr (std::is_same_v<T, float>) kernels::conv2d_forward_gemm(s, xn, w->tensor().data(), yn, epi);
     } else {
       kernels::conv2d_forward_im2col(s, xn, w->tensor().data(), yn);
       kernels::apply_epilogue(s.K, s.OH() * s.OW(), yn, epi);
     }
   }
-  return make_result<T>(std::move(y), {x.node()}, [s, w, wino, N, in_size, out_size, mask](const Tensor<T>& g, Node<T>& self) {
+  return make_result<T>(std::move(y), {x.node()}, [s, w, wino, gemm, N, in_size, out_size, mask](const Tensor<T>& g, Node<T>& self) {
     Node<T>& src = *self.inputs[0];
     const bool fresh = src.claim_fresh_grad();
     T* dx = src.grad.data();
@@ -88,6 +104,14 @@ Var<T> conv_op(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, std::sh
         kernels::conv3x3_backward_input_winograd(s, g.data() + n * out_size, w->winograd(), dx + n * in_size,
                                                  mask ? mask->data() + n * out_size : nullptr, !fresh);
       return;
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      if (gemm) {
+        for (int64_t n = 0; n < N; ++n)
+          kernels::conv2d_backward_input_gemm(s, g.data() + n * out_size, w->tensor().data(), dx + n * in_size,
+                                              mask ? mask->data() + n * out_size : nullptr, !fresh);
+        return;
+      }
     }
     // im2col accumulates: start from zero, and apply the mask as a pass of its own.
     if (fresh) std::fill(dx, dx + N * in_size, T(0));
@@ -126,6 +150,7 @@ Var<T> conv2d(const Var<T>& x, std::shared_ptr<const Tensor<T>> w, int64_t pad, 
 }
 
 #define NST_INSTANTIATE(T)                                                                     \
+  template bool conv2d_uses_gemm<T>(const ConvShape&);                                        \
   template bool conv2d_uses_winograd<T>(const ConvShape&);                                    \
   template class ConvWeights<T>;                                                              \
   template Var<T> conv2d<T>(const Var<T>&, std::shared_ptr<const ConvWeights<T>>, int64_t,     \

@@ -1,11 +1,13 @@
 // 2-D convolution, stride 1, zero padding, odd square kernels (cross-correlation, as PyTorch).
 // The weights are frozen: no weight gradient is ever computed; backward goes to the input only.
 //
-// Two paths: 3x3 pad-1 convolutions (all of VGG's) run as Winograd F(4x4,3x3)
-// (nst/kernels/winograd.h) with weights transformed once, in ConvWeights; every other shape runs
-// as im2col + Eigen GEMM (nst/kernels/conv.h), parallelized with OpenMP over disjoint blocks of
-// output rows and channels. im2col stays as the reference the Winograd path is compared with,
-// and a naive direct convolution as the reference both are tested against.
+// Three paths: float convolutions of few input channels (C·R·R <= 27: VGG's conv1_1) run as
+// bands of im2col + the kernel set's GEMM (nst/kernels/conv_gemm.h); other 3x3 pad-1
+// convolutions (the rest of VGG's) as Winograd F(4x4,3x3) (nst/kernels/winograd.h) with weights
+// transformed once, in ConvWeights; every other shape as im2col + Eigen GEMM
+// (nst/kernels/conv.h), parallelized with OpenMP over disjoint blocks of output rows and
+// channels. im2col stays as the reference the fast paths are compared with, and a naive direct
+// convolution as the reference all are tested against.
 #pragma once
 
 #include "nst/autograd.h"
@@ -20,16 +22,20 @@ namespace nst {
 // Shape of a convolution of x (N,C,H,W) with w (K,C,R,R); validates both.
 ConvShape conv_shape(const Shape& x, const Shape& w, int64_t pad);
 
-// Which kernels conv2d runs. Auto: Winograd for R = 3 and pad = 1, im2col otherwise.
-// Im2col forces the reference path; Winograd throws std::invalid_argument on other shapes.
+// Which kernels conv2d runs. Auto: the band GEMM where conv2d_uses_gemm, else Winograd for R = 3
+// and pad = 1, else im2col. Im2col forces the reference path; Winograd throws
+// std::invalid_argument on other shapes.
 enum class ConvAlgo { Auto, Im2col, Winograd };
 
-// Whether conv2d's ConvAlgo::Auto takes the Winograd path: every R = 3, pad = 1 shape, in
-// float and in double (so the gradient checks run through it). Measured at 512 px, 1 thread,
-// it is 2.7-4x faster than im2col on every VGG19 layer but conv1_1 (C = 3), where it is only
-// level to 1.2x faster (29-23 vs 31-27 ms forward, 35-30 vs 36-32 ms backward).
+// Whether conv2d's ConvAlgo::Auto takes the Winograd path: every R = 3, pad = 1 shape that does
+// not take the band GEMM, in float and in double (so the gradient checks run through it).
+// Speeds of the paths per layer: benchmarks/RESULTS.md.
 template <class T>
 bool conv2d_uses_winograd(const ConvShape& s);
+// Whether ConvAlgo::Auto takes the band-GEMM path (nst/kernels/conv_gemm.h) instead: float
+// convolutions of few input channels (C·R·R <= 27: VGG's conv1_1), whatever R and pad.
+template <class T>
+bool conv2d_uses_gemm(const ConvShape& s);
 
 // Frozen convolution weights (K,C,R,R) and, for 3x3 kernels, their Winograd transform
 // U (36,K,C), computed once on first use (thread-safe) and shared by forward and backward.
