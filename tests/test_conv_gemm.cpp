@@ -23,6 +23,7 @@
 using namespace nst;
 using nst::test::random_tensor;
 using nst::testing::each_kernel_set;
+using nst::testing::check_same_bits_for_threads_and_sets;
 using nst::testing::max_rel_diff;
 
 namespace {
@@ -119,37 +120,17 @@ TEST_CASE("band-GEMM conv is bit-identical for 1, 2 and 3 threads, every kernel 
   const Tensor<float> w = random_tensor<float>({s.K, s.C, 3, 3}, rng, -0.3, 0.3);
   const Tensor<float> b = random_tensor<float>({s.K}, rng, -0.1, 0.1);
   const Tensor<float> dy = random_tensor<float>({s.K, s.H, s.W}, rng);
-  std::vector<std::pair<Tensor<float>, Tensor<float>>> simd;  // (y, dx) of each SIMD set
-  each_kernel_set([&](kernels::KernelSet set) {
-    const int saved = omp_get_max_threads();
-    std::vector<Tensor<float>> ys, dxs;
-    for (int threads : {1, 2, 3, 2}) {
-      omp_set_num_threads(threads);
-      Tensor<float> y({s.K, s.H, s.W}), dx({s.C, s.H, s.W}, 0.5f);
-      Buffer<uint8_t> mask(static_cast<size_t>(y.numel()));
-      kernels::ConvEpilogue<float> epi;
-      epi.bias = b.data();
-      epi.relu = true;
-      epi.mask = mask.data();
-      kernels::conv2d_forward_gemm(s, x.data(), w.data(), y.data(), epi);
-      kernels::conv2d_backward_input_gemm(s, dy.data(), w.data(), dx.data(), mask.data());
-      ys.push_back(std::move(y));
-      dxs.push_back(std::move(dx));
-    }
-    omp_set_num_threads(saved);
-    for (size_t i = 1; i < ys.size(); ++i) {
-      CAPTURE(i);
-      CHECK(std::memcmp(ys[0].data(), ys[i].data(), sizeof(float) * static_cast<size_t>(ys[0].numel())) == 0);
-      CHECK(std::memcmp(dxs[0].data(), dxs[i].data(), sizeof(float) * static_cast<size_t>(dxs[0].numel())) == 0);
-    }
-    if (set != kernels::KernelSet::Portable) simd.emplace_back(std::move(ys[0]), std::move(dxs[0]));
+  check_same_bits_for_threads_and_sets([&] {
+    Tensor<float> y({s.K, s.H, s.W}), dx({s.C, s.H, s.W}, 0.5f);
+    Buffer<uint8_t> mask(static_cast<size_t>(y.numel()));
+    kernels::ConvEpilogue<float> epi;
+    epi.bias = b.data();
+    epi.relu = true;
+    epi.mask = mask.data();
+    kernels::conv2d_forward_gemm(s, x.data(), w.data(), y.data(), epi);
+    kernels::conv2d_backward_input_gemm(s, dy.data(), w.data(), dx.data(), mask.data());
+    return std::make_pair(std::move(y), std::move(dx));
   });
-  if (simd.size() == 2) {
-    CHECK(std::memcmp(simd[0].first.data(), simd[1].first.data(), sizeof(float) * static_cast<size_t>(simd[0].first.numel())) == 0);
-    CHECK(std::memcmp(simd[0].second.data(), simd[1].second.data(), sizeof(float) * static_cast<size_t>(simd[0].second.numel())) == 0);
-  } else {
-    MESSAGE("AVX2 vs AVX-512 bits not compared: this CPU runs " << simd.size() << " of the two sets");
-  }
 }
 
 TEST_CASE("conv2d takes the band-GEMM path for float convolutions of at most 27 taps, N = 2") {

@@ -2,10 +2,15 @@
 #pragma once
 
 #include "nst/kernels/kernel_set.h"
+#include "nst/tensor.h"
 
 #include <doctest/doctest.h>
+#include <omp.h>
 
+#include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace nst::testing {
 
@@ -26,6 +31,39 @@ void each_kernel_set(F&& body) {
     body(set);
   }
   kernels::use_kernel_set(before);
+}
+
+// A kernel's forward and input-gradient outputs (y, dx), from run() with the active kernel set and
+// thread count: checks that they have the same bits for 1, 2 and 3 threads on every kernel set,
+// and the same bits on the AVX2 and AVX-512 sets where this CPU runs both.
+template <class Run>
+void check_same_bits_for_threads_and_sets(Run&& run) {
+  auto same = [](const Tensor<float>& a, const Tensor<float>& b) {
+    return a.numel() == b.numel() &&
+           std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.numel())) == 0;
+  };
+  std::vector<std::pair<Tensor<float>, Tensor<float>>> simd;  // (y, dx) of each SIMD set
+  each_kernel_set([&](kernels::KernelSet set) {
+    const int saved = omp_get_max_threads();
+    std::vector<std::pair<Tensor<float>, Tensor<float>>> runs;
+    for (int threads : {1, 2, 3, 2}) {
+      omp_set_num_threads(threads);
+      runs.push_back(run());
+    }
+    omp_set_num_threads(saved);
+    for (size_t i = 1; i < runs.size(); ++i) {
+      CAPTURE(i);
+      CHECK(same(runs[0].first, runs[i].first));
+      CHECK(same(runs[0].second, runs[i].second));
+    }
+    if (set != kernels::KernelSet::Portable) simd.push_back(std::move(runs[0]));
+  });
+  if (simd.size() == 2) {
+    CHECK(same(simd[0].first, simd[1].first));
+    CHECK(same(simd[0].second, simd[1].second));
+  } else {
+    MESSAGE("AVX2 vs AVX-512 bits not compared: this CPU runs " << simd.size() << " of the two sets");
+  }
 }
 
 }  // namespace nst::testing
