@@ -11,6 +11,9 @@ echo "== $(date -u +%T)"; $NST --content $I/tubingen.jpg --style $I/starry_night
 echo "== $(date -u +%T)"; $NST --content $I/tubingen.jpg --style $I/the_scream.jpg --size 192 --iterations 80 --init content --color-match pca --output $G/color_match_pca.jpg
 echo "== $(date -u +%T)"; $NST --content $I/tubingen.jpg --style $I/starry_night.jpg --style $I/shipwreck.jpg --style-mask $G/masks/upper_left.png --style-mask $G/masks/lower_right.png --size 192 --iterations 80 --init content --output $G/masks.jpg
 echo "== $(date -u +%T)"; $NST --content $I/tubingen.jpg --style $I/starry_night.jpg --size 192 --iterations 80 --init content --optimizer adam --learning-rate 10 --output $G/adam.jpg
+echo "== $(date -u +%T)"; $NST --content $I/tubingen.jpg --style $I/starry_night.jpg --size 192 --iterations 80 --init content --normalize-gradients --output $G/normalize_gradients.jpg
+echo "== $(date -u +%T)"; $NST --content $I/tubingen.jpg --style $I/starry_night.jpg --size 192 --iterations 80 --init content --loss-scale relative --output $G/loss_scale_relative.jpg
+echo "== $(date -u +%T)"; $NST --content $I/tubingen.jpg --style $I/starry_night.jpg --size 192 --iterations 80 --init content --clamp --output $G/clamp.jpg
 # Multi-scale at 1024 px (5 scales, 40 iterations each; about 10 minutes on 2 quiet cores). JPEG
 # quality 50 keeps it under 200 KB.
 echo "== $(date -u +%T)"; nice -n 5 ${NST_BIN:-./build/nst} --weights ../shared/weights/vgg19-conv.safetensors --jpeg-quality 50 --print-every 20 --overwrite --content $I/tubingen.jpg --style $I/starry_night.jpg --size 1024 --start-size 256 --scale-iterations 40 --iterations 40 --init content --output $G/multiscale_1024.jpg
