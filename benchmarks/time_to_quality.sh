@@ -10,18 +10,25 @@
 # SINGLE_LOG=FILE (environment) takes the single-scale run's loss log from FILE instead of running
 # it, e.g. lbfgs_modes.sh's tubingen/starry_night displacement run at the same SIZE and ITERATIONS
 # (same settings: nst's defaults); its wall times then come from that run.
+# SIDE_BY_SIDE=1 (environment) runs the two at the same time, so that both see the same machine
+# (e.g. with OMP_NUM_THREADS=1 on a 2-core machine: one core each); by default one after the other.
 set -euo pipefail
 nst=$1 weights=$2 images=$3 size=$4 iterations=$5 start=$6 scale_iterations=$7 out=$8
 mkdir -p "$out"
 common=(--content "$images/tubingen.jpg" --style "$images/starry_night.jpg" --size "$size"
         --iterations "$iterations" --weights "$weights" --overwrite --print-every 0)
+single=
 if [[ -n ${SINGLE_LOG:-} ]]; then
   cp "$SINGLE_LOG" "$out/single.csv"
+elif [[ ${SIDE_BY_SIDE:-0} == 1 ]]; then
+  "$nst" "${common[@]}" --output "$out/single.png" --loss-log "$out/single.csv" 2> "$out/single.log" &
+  single=$!
 else
   "$nst" "${common[@]}" --output "$out/single.png" --loss-log "$out/single.csv" 2> "$out/single.log"
 fi
 "$nst" "${common[@]}" --start-size "$start" --scale-iterations "$scale_iterations" \
   --output "$out/multi.png" --loss-log "$out/multi.csv" 2> "$out/multi.log"
+[[ -z $single ]] || wait "$single"
 python3 - "$out" "$size" <<'PY'
 import csv, sys
 out, size = sys.argv[1], int(sys.argv[2])
