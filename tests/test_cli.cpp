@@ -271,6 +271,22 @@ TEST_CASE("parse_options: the style-transfer controls and their bad combinations
   check_rejected({"--color-match", "lab"}, "--color-match");
 }
 
+TEST_CASE("parse_options: --clamp is on by default, off with --no-clamp, --line-search or --reference") {
+  auto clamp_of = [](const std::vector<std::string>& extra) {
+    Options o;
+    REQUIRE(parse_error(extra, &o) == "");
+    return o.settings.clamp;
+  };
+  CHECK(clamp_of({}));
+  CHECK(clamp_of({"--clamp"}));
+  CHECK_FALSE(clamp_of({"--no-clamp"}));
+  CHECK_FALSE(clamp_of({"--line-search"}));
+  CHECK_FALSE(clamp_of({"--reference"}));
+  CHECK_FALSE(clamp_of({"--reference", "--clamp"}));  // the reference overrides it
+  check_rejected({"--line-search", "--clamp"}, "--clamp");
+  check_rejected({"--optimizer", "adam", "--no-clamp"}, "--clamp");
+}
+
 TEST_CASE("parse_options: --style-blend needs one finite non-negative weight per style, not all zero") {
   check_rejected({"--style-blend", "1,2"}, "--style-blend");
   check_rejected({"--style-blend", "0"}, "--style-blend");

@@ -52,6 +52,8 @@ TEST_CASE("clamp: every evaluated image stays in 0..255; without it the pixels l
   const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 1);
   StylizeSettings s = small_settings();
   StylizeResult free_run, clamped_run;
+  CHECK(s.clamp);  // the default
+  s.clamp = false;
   const auto [free_lo, free_hi] = pixel_range(net, s, free_run);
   s.clamp = true;
   const auto [lo, hi] = pixel_range(net, s, clamped_run);

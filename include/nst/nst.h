@@ -155,7 +155,8 @@ typedef struct nst_settings {
                                      pairs to fit (as nst without --lbfgs-history). Any other value
                                      is kept as given */
   int32_t lbfgs_precision;        /* --lbfgs-precision: NST_LBFGS_HALF (default) or _FLOAT */
-  int32_t line_search;            /* --line-search: nonzero for a strong Wolfe line search (0) */
+  int32_t line_search;            /* --line-search: nonzero for a strong Wolfe line search (0); without
+                                     one, L-BFGS keeps every pixel in 0..255 (--clamp, the CLI default) */
   int32_t size;                   /* --size: longest side of the output; content is resized to it.
                                      0 (default): the content image's own size */
   double style_scale;             /* --style-scale: style images' longest side = style_scale * size

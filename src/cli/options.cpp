@@ -204,9 +204,9 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   auto* lbfgs_s = add_choice(app, "--lbfgs-s", settings.lbfgs_step_pair, step_pairs,
              "How L-BFGS forms s of a curvature pair: displacement (x_new - x_old in float) or td (s = t*d, as "
              "torch.optim.LBFGS)");
-  auto* clamp = app.add_flag("--clamp", settings.clamp,
+  auto* clamp = app.add_flag("--clamp,!--no-clamp", settings.clamp,
                "Keep every pixel in 0..255 while optimizing (box-constrained L-BFGS), so the saved image is what "
-               "was optimized");
+               "was optimized; on unless --line-search or --reference (--no-clamp: unbounded, as neural-style)");
   app.add_option("--loss-scale", loss_scale,
                  "classic: neural-style's losses; relative: each term divided by its target's squared norm, TV "
                  "in 0..1 pixels, so one balance fits any weights file and size (its default weights: content " +
@@ -216,7 +216,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
       ->capture_default_str();
   app.add_flag("--reference", reference,
                "Reproduce torch.optim.LBFGS with direct convolutions: exact (im2col) convolutions, float L-BFGS "
-               "history, s = t*d (overrides --lbfgs-precision and --lbfgs-s)");
+               "history, s = t*d, no clamp (overrides --lbfgs-precision, --lbfgs-s and --clamp)");
   app.add_option("--threads", opt.threads, "Worker threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 1024));
   app.add_option("--weights", weights, "VGG19 or VGG16 safetensors file, told apart by its tensors or `model` metadata "
                  "(default: $NST_WEIGHTS, then weights/vgg19.safetensors)");
@@ -285,6 +285,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   loss.style_layers = style_layers.empty() ? std::vector<std::string>{} : split_list(style_layers);
   if (!style_layer_weights.empty()) loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
   if (!style_blend.empty()) settings.style_blend = parse_numbers("--style-blend", style_blend);
+  if (line_search->count() && settings.line_search && !clamp->count()) settings.clamp = false;  // clamp's default
   if (reference) set_reference_mode(settings);
   if (loss_scale == "relative") {  // its own calibrated weights, unless given
     const GatysConfig given = loss;

@@ -247,6 +247,9 @@ int main(void) {
     CHECK(nst_job_run(job, &c, &sty, 1, &s) == NST_INVALID_ARGUMENT);
     CHECK(strstr(nst_job_error(job), "nope") != NULL);
     small_settings(&s, 2);
+    s.line_search = 1; /* L-BFGS keeps pixels in 0..255 unless it searches lines: no conflict here */
+    CHECK(nst_job_run(job, &c, &sty, 1, &s) == NST_OK);
+    small_settings(&s, 2);
     s.struct_size = 8;
     CHECK(nst_job_run(job, &c, &sty, 1, &s) == NST_INVALID_ARGUMENT);
     CHECK(strstr(nst_job_error(job), "struct_size") != NULL);
