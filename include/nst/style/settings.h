@@ -41,7 +41,7 @@ struct StylizeSettings {
   // Keep every pixel inside 0..255 while optimizing (box-constrained L-BFGS, optim/lbfgs.h),
   // so the saved 8-bit image is what was optimized (up to rounding). Not with line_search
   // (turn it off there). On by default: over 3 pairs at 512 px x 1000 iterations it cut the
-  // saved image's loss by 12-29% for +0.04-0.17% on the optimizer's (benchmarks/RESULTS.md,
+  // saved image's loss by 12-39% for +0.04-0.8% on the optimizer's (benchmarks/RESULTS.md,
   // session 7). Adam ignores it (its steps are not projected).
   bool clamp = true;
   // Bits per sample the result will be written with (8 or 16): StylizeResult::saved is the loss
