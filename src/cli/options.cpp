@@ -285,7 +285,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   loss.style_layers = style_layers.empty() ? std::vector<std::string>{} : split_list(style_layers);
   if (!style_layer_weights.empty()) loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
   if (!style_blend.empty()) settings.style_blend = parse_numbers("--style-blend", style_blend);
-  if (line_search->count() && settings.line_search && !clamp->count()) settings.clamp = false;  // clamp's default
+  if (settings.line_search && !clamp->count()) settings.clamp = false;  // clamp is on by default, not with a line search
   if (reference) set_reference_mode(settings);
   if (loss_scale == "relative") {  // its own calibrated weights, unless given
     const GatysConfig given = loss;
