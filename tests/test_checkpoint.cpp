@@ -7,6 +7,7 @@
 #include "nst/io/safetensors.h"
 #include "nst/optim/adam_state.h"
 #include "support/safetensors_writer.h"
+#include "support/tiny_vgg.h"
 
 #include <doctest/doctest.h>
 
@@ -277,4 +278,27 @@ TEST_CASE("a version 2 checkpoint written before Adam checkpoints (no optimizer 
   CHECK(c.state.optimizer.x.size() == 3 * 32 * 24);
   CHECK(c.identity.at("optimizer") == "lbfgs");
   CHECK(c.loss_log.rfind("iteration,total,content,style,tv,seconds\n1,", 0) == 0);
+}
+
+TEST_CASE("the identity records clamp resolved (on/off), so a clamp-off checkpoint resumes with Off, not Auto") {
+  const Vgg<float> net = nst::testing::tiny_vgg<float>(vgg19_network(), 1);
+  const Image content = nst::testing::random_image(16, 12, 2), style = nst::testing::random_image(16, 12, 3);
+  auto identity = [&](Clamp clamp, bool line_search) {
+    StylizeSettings s;
+    s.clamp = clamp;
+    s.line_search = line_search;
+    return describe_run(s, content, {style}, net);
+  };
+  CHECK(identity(Clamp::Auto, false).at("clamp") == "on");
+  CHECK(identity(Clamp::On, false).at("clamp") == "on");
+  CHECK(identity(Clamp::Off, false).at("clamp") == "off");
+  CHECK(identity(Clamp::Auto, true).at("clamp") == "off");
+  CHECK(identity(Clamp::Off, true).at("clamp") == "off");
+  // v2_lbfgs.ckpt was written with clamp off and no line search: Off matches it, Auto does not.
+  const CheckpointFile c = load_checkpoint(std::string(NST_SOURCE_DIR) + "/tests/data/checkpoint/v2_lbfgs.ckpt");
+  REQUIRE(c.identity.at("line_search") == "off");
+  std::map<std::string, std::string> saved = identity(Clamp::Off, false);
+  saved["clamp"] = c.identity.at("clamp");
+  CHECK(identity_difference(identity(Clamp::Off, false), saved).empty());
+  CHECK(identity_difference(identity(Clamp::Auto, false), saved) == "clamp: on here, off in the checkpoint");
 }

@@ -272,17 +272,26 @@ TEST_CASE("parse_options: the style-transfer controls and their bad combinations
 }
 
 TEST_CASE("parse_options: --clamp is on by default, off with --no-clamp, --line-search or --reference") {
-  auto clamp_of = [](const std::vector<std::string>& extra) {
+  auto settings_of = [](const std::vector<std::string>& extra) {
     Options o;
     REQUIRE(parse_error(extra, &o) == "");
-    return o.settings.clamp;
+    return o.settings;
   };
+  // The box the run gets (the library resolves Auto: on unless a line search).
+  auto clamp_of = [&](const std::vector<std::string>& extra) { return clamp_enabled(settings_of(extra)); };
   CHECK(clamp_of({}));
   CHECK(clamp_of({"--clamp"}));
   CHECK_FALSE(clamp_of({"--no-clamp"}));
   CHECK_FALSE(clamp_of({"--line-search"}));
+  CHECK_FALSE(clamp_of({"--line-search", "--no-clamp"}));
   CHECK_FALSE(clamp_of({"--reference"}));
   CHECK_FALSE(clamp_of({"--reference", "--clamp"}));  // the reference overrides it
+  // The flags map to the setting: nothing to Auto, --clamp to On, --no-clamp and --reference to Off.
+  CHECK(settings_of({}).clamp == Clamp::Auto);
+  CHECK(settings_of({"--line-search"}).clamp == Clamp::Auto);
+  CHECK(settings_of({"--clamp"}).clamp == Clamp::On);
+  CHECK(settings_of({"--no-clamp"}).clamp == Clamp::Off);
+  CHECK(settings_of({"--reference"}).clamp == Clamp::Off);
   check_rejected({"--line-search", "--clamp"}, "--clamp");
   check_rejected({"--optimizer", "adam", "--no-clamp"}, "--clamp");
 }

@@ -114,7 +114,6 @@ TEST_CASE("stylize: cancellation is checked before every evaluation and stops at
       StylizeSettings s;
       s.iterations = 100;
       s.line_search = line_search;
-      s.clamp = !line_search;  // the box is for L-BFGS without a line search
       s.loss.style_layers = {"relu1_1", "relu2_1"};
       s.loss.content_layers = {"relu2_1"};
       int calls = 0;

@@ -318,6 +318,23 @@ TEST_CASE("resume refuses another run's checkpoint naming what differs, and a da
   CHECK(read_all(f.out) == out_before);  // nothing written
 }
 
+TEST_CASE("resume: a checkpoint saved with clamp off (v2_lbfgs.ckpt) resumes with --no-clamp, not with the default") {
+  if (!have_real_data()) return;
+  TempDir dir;
+  const std::string ckpt = std::string(NST_SOURCE_DIR) + "/tests/data/checkpoint/v2_lbfgs.ckpt";  // only read
+  std::vector<std::string> args = run_args(dir.path("out.png"), 3);
+  args.insert(args.end(), {"--lbfgs-history", "3", "--resume", ckpt, "--overwrite"});
+  Exit e = run_child(args, 300);  // the default: clamp on without --line-search
+  INFO(e.err);
+  CHECK(e.code == cli::kExitUsage);
+  CHECK(e.err.find("(clamp: on here, off in the checkpoint)") != std::string::npos);
+  args.push_back("--no-clamp");
+  e = run_child(args, 300);
+  INFO(e.err);
+  CHECK(e.code == 0);
+  CHECK(e.err.find("resuming " + ckpt + " at iteration 3") != std::string::npos);
+}
+
 TEST_CASE("checkpoint and resume with --start-size: resumed at the last scale equals the run straight") {
   if (!have_real_data()) return;
   TempDir dir;

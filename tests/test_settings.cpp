@@ -85,6 +85,6 @@ TEST_CASE("validate: tile is >= 0 and refuses what the tiled evaluation does not
           s.tile = 256;
           s.optimizer = Optimizer::Adam;
           s.start_size = 64;
-          s.clamp = true;
+          s.clamp = Clamp::On;
         }) == "");
 }

@@ -52,10 +52,10 @@ TEST_CASE("clamp: every evaluated image stays in 0..255; without it the pixels l
   const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 1);
   StylizeSettings s = small_settings();
   StylizeResult free_run, clamped_run;
-  CHECK(s.clamp);  // the default
-  s.clamp = false;
+  CHECK(clamp_enabled(s));  // the default
+  s.clamp = Clamp::Off;
   const auto [free_lo, free_hi] = pixel_range(net, s, free_run);
-  s.clamp = true;
+  s.clamp = Clamp::On;
   const auto [lo, hi] = pixel_range(net, s, clamped_run);
   MESSAGE("pixels without --clamp " << free_lo << ".." << free_hi << ", with " << lo << ".." << hi);
   CHECK((free_lo < -1 || free_hi > 256));  // the control: the box matters for this run
@@ -131,11 +131,32 @@ TEST_CASE("reference mode: exact convolutions replace Winograd (float-noise apar
   CHECK(std::abs(f.first_loss - e.first_loss) <= 1e-5 * e.first_loss);
 }
 
-TEST_CASE("clamp and line_search together are refused") {
+TEST_CASE("clamp: Auto (the default) is on without a line search and off with one; On with one is refused") {
   StylizeSettings s;
-  s.clamp = true;
+  CHECK(s.clamp == Clamp::Auto);
+  CHECK(clamp_enabled(s));
   s.line_search = true;
-  CHECK_THROWS_AS(validate(s), SettingsError);
+  CHECK_FALSE(clamp_enabled(s));
+  CHECK_NOTHROW(validate(s));
+  s.clamp = Clamp::Off;
+  CHECK_FALSE(clamp_enabled(s));
+  CHECK_NOTHROW(validate(s));
+  s.clamp = Clamp::On;
+  CHECK(clamp_enabled(s));
+  std::string field;
+  try {
+    validate(s);
+  } catch (const SettingsError& e) {
+    field = e.field();
+  }
+  CHECK(field == "clamp");
+  s.line_search = false;
+  CHECK(clamp_enabled(s));
+  CHECK_NOTHROW(validate(s));
+  s.clamp = Clamp::Off;
+  CHECK_FALSE(clamp_enabled(s));
+  set_reference_mode(s = StylizeSettings{});
+  CHECK_FALSE(clamp_enabled(s));  // torch.optim.LBFGS has no box
 }
 
 namespace {

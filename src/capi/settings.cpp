@@ -87,7 +87,6 @@ RunSettings convert_settings(const nst_settings* in) {
           "lbfgs_precision must be NST_LBFGS_HALF or _FLOAT");
   s.lbfgs_precision = c.lbfgs_precision == NST_LBFGS_HALF ? HistoryPrecision::Half : HistoryPrecision::Float;
   s.line_search = c.line_search != 0;
-  s.clamp = !s.line_search;  // no switch of its own here: L-BFGS keeps the box unless it searches lines
   require(c.size >= 0 && c.size <= 16384, "size must be in 0..16384, got " + std::to_string(c.size));
   require(std::isfinite(c.style_scale) && c.style_scale > 0, "style_scale must be finite and > 0");
   require(c.threads >= 0 && c.threads <= 1024, "threads must be in 0..1024, got " + std::to_string(c.threads));

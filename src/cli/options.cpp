@@ -204,7 +204,8 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   auto* lbfgs_s = add_choice(app, "--lbfgs-s", settings.lbfgs_step_pair, step_pairs,
              "How L-BFGS forms s of a curvature pair: displacement (x_new - x_old in float) or td (s = t*d, as "
              "torch.optim.LBFGS)");
-  auto* clamp = app.add_flag("--clamp,!--no-clamp", settings.clamp,
+  bool clamp_on = true;  // given: On or Off; not given: the library's Auto
+  auto* clamp = app.add_flag("--clamp,!--no-clamp", clamp_on,
                "Keep every pixel in 0..255 while optimizing (box-constrained L-BFGS), so the saved image is what "
                "was optimized; on unless --line-search or --reference (--no-clamp: unbounded, as neural-style)");
   app.add_option("--loss-scale", loss_scale,
@@ -285,7 +286,7 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
   loss.style_layers = style_layers.empty() ? std::vector<std::string>{} : split_list(style_layers);
   if (!style_layer_weights.empty()) loss.style_layer_weights = parse_numbers("--style-layer-weights", style_layer_weights);
   if (!style_blend.empty()) settings.style_blend = parse_numbers("--style-blend", style_blend);
-  if (settings.line_search && !clamp->count()) settings.clamp = false;  // clamp is on by default, not with a line search
+  if (clamp->count()) settings.clamp = clamp_on ? Clamp::On : Clamp::Off;
   if (reference) set_reference_mode(settings);
   if (loss_scale == "relative") {  // its own calibrated weights, unless given
     const GatysConfig given = loss;

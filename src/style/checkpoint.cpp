@@ -453,7 +453,7 @@ std::map<std::string, std::string> describe_run(const StylizeSettings& s, const 
   d["scale_iterations"] = std::to_string(s.scale_iterations);
   d["lbfgs_step_pair"] = s.lbfgs_step_pair == StepPair::Displacement ? "displacement" : "direction";
   d["conv_algo"] = s.conv_algo == ConvAlgo::Auto ? "auto" : s.conv_algo == ConvAlgo::Im2col ? "im2col" : "winograd";
-  d["clamp"] = s.clamp ? "on" : "off";
+  d["clamp"] = clamp_enabled(s) ? "on" : "off";  // resolved, as checkpoints always held it
   // The split decides the bits (style/tiled_loss.h): the tile size as the grid rounds it. Absent
   // when untiled, as in the checkpoints written before tiling existed.
   if (s.tile > 0) {

@@ -9,8 +9,10 @@ void set_reference_mode(StylizeSettings& s) {
   s.conv_algo = ConvAlgo::Im2col;
   s.lbfgs_precision = HistoryPrecision::Float;
   s.lbfgs_step_pair = StepPair::Direction;
-  s.clamp = false;  // torch.optim.LBFGS has no box
+  s.clamp = Clamp::Off;  // torch.optim.LBFGS has no box
 }
+
+bool clamp_enabled(const StylizeSettings& s) { return s.clamp == Clamp::Auto ? !s.line_search : s.clamp == Clamp::On; }
 
 const char* to_string(InitMode m) {
   switch (m) {
@@ -71,7 +73,8 @@ void validate(const StylizeSettings& s, const Network& network, int64_t style_co
   if (!s.style_masks.empty() && style_count >= 0 && static_cast<int64_t>(s.style_masks.size()) != style_count)
     throw SettingsError("style_masks", std::to_string(s.style_masks.size()) + " masks for " +
                                            std::to_string(style_count) + " style images (one per style, in order)");
-  if (s.clamp && s.line_search) throw SettingsError("clamp", "cannot be combined with a line search; turn one of them off");
+  if (s.clamp == Clamp::On && s.line_search)
+    throw SettingsError("clamp", "cannot be combined with a line search; turn one of them off");
   if (s.tile < 0) throw SettingsError("tile", "must be >= 0 (0: the whole image), got " + std::to_string(s.tile));
   if (s.tile > 0) {
     if (!s.style_masks.empty())

@@ -178,7 +178,7 @@ StylizeResult stylize(const Vgg<float>& net, const Image& content, const std::ve
     const auto evaluate = [&](const Tensor<float>& at, Tensor<float>* grad) {
       return tiled ? tiled->evaluate(at, grad) : whole->evaluate(at, grad);
     };
-    if (settings.clamp) {  // the box of pixel values 0..255, in the network's units
+    if (clamp_enabled(settings)) {  // the box of pixel values 0..255, in the network's units
       auto bound = [&](float v) {
         Image img;
         img.width = content_s.width;

@@ -21,6 +21,8 @@ enum class InitMode { Random, Content, Style, Image };
 enum class Optimizer { Lbfgs, Adam };
 // Colour histogram matching of the style images to the content (style/color.h).
 enum class ColorMatch { None, Pca, Cholesky, Symmetric };
+// The box constraint of StylizeSettings::clamp. Auto: on unless line_search (clamp_enabled()).
+enum class Clamp { Auto, On, Off };
 
 struct StylizeSettings {
   GatysConfig loss;                 // layers, weights, pooling, normalized gradients (gatys.h)
@@ -39,11 +41,12 @@ struct StylizeSettings {
   // Auto: Winograd for the 3x3 convolutions; Im2col: exact direct convolutions (ops/conv2d.h).
   ConvAlgo conv_algo = ConvAlgo::Auto;
   // Keep every pixel inside 0..255 while optimizing (box-constrained L-BFGS, optim/lbfgs.h),
-  // so the saved 8-bit image is what was optimized (up to rounding). Not with line_search
-  // (turn it off there). On by default: over 3 pairs at 512 px x 1000 iterations it cut the
-  // saved image's loss by 12-39% for +0.04-0.8% on the optimizer's (benchmarks/RESULTS.md,
-  // session 7). Adam ignores it (its steps are not projected).
-  bool clamp = true;
+  // so the saved 8-bit image is what was optimized (up to rounding). It cannot be combined with
+  // line_search: Auto (the default) is on without a line search and off with one, On with a line
+  // search is refused (clamp_enabled() resolves it). On by default since over 3 pairs at 512 px x
+  // 1000 iterations it cut the saved image's loss by 12-39% for +0.04-0.8% on the optimizer's
+  // (benchmarks/RESULTS.md, session 7). Adam ignores it (its steps are not projected).
+  Clamp clamp = Clamp::Auto;
   // Bits per sample the result will be written with (8 or 16): StylizeResult::saved is the loss
   // of the image rounded to them.
   int saved_bit_depth = 8;
@@ -92,9 +95,14 @@ class SettingsError : public std::invalid_argument {
   std::string field_, reason_;
 };
 
+// Whether the run keeps its pixels in 0..255: settings.clamp resolved, Auto being on unless
+// settings.line_search. The one place that rule lives: stylize() and the run's checkpoint
+// identity (describe_run, which records the resolved value) read the box through it.
+bool clamp_enabled(const StylizeSettings& settings);
+
 // The PyTorch reference mode: what torch.optim.LBFGS (no line search) does on the same loss with
 // direct convolutions, so that nst's loss trajectory reproduces PyTorch's to float noise:
-// conv_algo = Im2col, lbfgs_precision = Float, lbfgs_step_pair = Direction.
+// conv_algo = Im2col, lbfgs_precision = Float, lbfgs_step_pair = Direction, clamp = Off.
 void set_reference_mode(StylizeSettings& settings);
 
 // Throws SettingsError for the first setting out of its domain or combination that cannot work.
