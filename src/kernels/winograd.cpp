@@ -25,7 +25,7 @@ constexpr int64_t kMinGroupTiles = 256;
 // With at least this many groups, threads take whole groups (no barriers), of this many tiles
 // for few channels.
 constexpr int64_t kMinOwnGroups = 8;
-constexpr int64_t kOwnGroupTiles = 128;
+constexpr int64_t kOwnGroupTiles = 32;
 // Columns (tiles) per GEMM task.
 constexpr int64_t kGemmCols = 1024;
 
@@ -171,8 +171,10 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
 
   // Images of many tiles: each thread takes whole groups (rounded up to tile rows) with its own
   // V and M: no barrier between groups. Up to 128 x 128 channels, where packing U_ξ is cheap,
-  // groups of 128 tiles stay closer to the cache than 256 (512 px, 1 thread: conv1_2 117 vs
-  // 130 ms, conv2_1 57 vs 62 ms forward).
+  // small groups keep a group's V and M in the core's L2 (128 channels: 1.2 MiB at 32 tiles):
+  // 128 tiles beat 256 on Zen 4 (512 px, 1 thread: conv1_2 117 vs 130 ms, conv2_1 57 vs 62 ms
+  // forward), and 32 beat 128 on Emerald Rapids (2 MiB L2; 512 px, 1 thread, two rounds:
+  // conv2_2 64-67 vs 83-84 ms forward, 70-71 vs 91-93 backward; conv1_2 level).
   const int64_t own_tiles = g.Ci * g.Co <= 128 * 128 ? kOwnGroupTiles : kMinGroupTiles;
   const int64_t own_rows = std::min(g.tiles_y, (own_tiles + g.tiles_x - 1) / g.tiles_x);
   const int64_t own_groups = (g.tiles_y + own_rows - 1) / own_rows;
