@@ -7,6 +7,7 @@
 #include "support/tiny_vgg.h"
 #include "nst/io/image.h"
 #include "nst/model/preprocess.h"
+#include "nst/style/gatys.h"
 #include "nst/style/stylize.h"
 #include "nst/threads.h"
 
@@ -400,4 +401,42 @@ TEST_CASE("tile: stylize() in tiles follows the whole-image run, and its bits do
   CHECK(tiled.image.rgb == tiled1.image.rgb);  // any thread count: the same bits
   CHECK(tiled.best.total == tiled1.best.total);
   CHECK(tiled.image.rgb != tiled32.image.rgb);  // another split: other bits
+}
+
+TEST_CASE("relative loss scale: TV is a mean over the pixels (an image twice as tall, row for row, scores the same)") {
+  // Rows identical (a horizontal ramp): the TV sum of a 2H x W image is exactly twice that of the
+  // H x W one. Classic mode keeps the sum; relative mode divides by the pixel count, and is in
+  // units of a 512x384 image.
+  const Vgg<float> net = tiny_vgg<float>(vgg19_network(), 4);
+  auto ramp = [](int w, int h) {
+    Image im;
+    im.width = w;
+    im.height = h;
+    im.rgb.resize(static_cast<size_t>(3 * w * h));
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int c = 0; c < 3; ++c) im.rgb[static_cast<size_t>((y * w + x) * 3 + c)] = 20.0f + 9.0f * static_cast<float>(x) + 3.0f * static_cast<float>(c);
+    return im;
+  };
+  auto tv = [&](int h, bool relative) {
+    GatysConfig config;
+    config.content_layers = {"relu1_1"};
+    config.style_layers = {};
+    if (relative) use_relative_scale(config);
+    config.content_weight = 0;
+    config.tv_weight = 1;
+    const Tensor<float> x = image_to_input(ramp(20, h), net.preprocess);
+    return GatysLoss<float>(net, x, {}, {}, config).evaluate(x, nullptr).tv;
+  };
+  const double classic8 = tv(8, false), classic16 = tv(16, false);
+  const double relative8 = tv(8, true), relative16 = tv(16, true);
+  MESSAGE("TV, 20x8 and 20x16: classic " << classic8 << ", " << classic16 << "; relative " << relative8 << ", "
+                                         << relative16);
+  REQUIRE(classic8 > 0);
+  CHECK(classic16 == doctest::Approx(2 * classic8).epsilon(1e-6));
+  CHECK(relative16 == doctest::Approx(relative8).epsilon(1e-6));
+  // ½ Σ over 3 channels x 8 rows x 19 horizontal steps of (9/255)², as a mean over 20x8 pixels
+  // counted in 512x384 pixels.
+  const double step = 9.0 / 255.0;
+  CHECK(relative8 == doctest::Approx(0.5 * 3 * 8 * 19 * step * step * 512.0 * 384.0 / (20.0 * 8.0)).epsilon(1e-5));
 }

@@ -82,6 +82,11 @@ void use_relative_scale(GatysConfig& c) {
   c.tv_weight = kRelativeTvWeight;
 }
 
+double tv_term_factor(const GatysConfig& config, int64_t height, int64_t width) {
+  if (config.loss_scale != LossScale::Relative) return 1.0;
+  return kRelativeTvReferencePixels / (static_cast<double>(height) * static_cast<double>(width));
+}
+
 template <class T>
 double content_term_factor(const GatysConfig& config, const Tensor<T>& target, const std::string& layer) {
   return config.loss_scale == LossScale::Relative ? relative_factor(target, layer) : 1.0;
@@ -172,6 +177,7 @@ GatysLoss<T>::GatysLoss(const Vgg<T>& net, const Tensor<T>& content, const std::
   for (size_t l = 0; l < L; ++l)
     for (const StyleTerm& t : style_terms_[l]) style_factors_[l].push_back(style_term_factor(config_, l, *t.target));
   to_unit_pixels_ = tv_input_weights<T>(config_, net_.preprocess);
+  tv_factor_ = tv_term_factor(config_, shape_[2], shape_[3]);
 }
 
 template <class T>
@@ -227,7 +233,7 @@ LossTerms GatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const {
   }
   // (TV of the unit-pixel image: the shift x(0) does not change differences.)
   const Var<T> tv_input = to_unit_pixels_ ? conv2d(image, to_unit_pixels_, 0) : image;
-  terms.push_back(scale(total_variation(tv_input), static_cast<T>(config_.tv_weight)));
+  terms.push_back(scale(total_variation(tv_input), static_cast<T>(config_.tv_weight * tv_factor_)));
   out.tv = static_cast<double>(terms.back().value()[0]);
   const Var<T> total = sum(terms);
   out.total = normalize ? out.content + out.style + out.tv : static_cast<double>(total.value()[0]);

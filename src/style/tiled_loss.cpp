@@ -312,6 +312,7 @@ TiledGatysLoss<T>::TiledGatysLoss(const Vgg<T>& net, const Tensor<T>& content, c
   for (size_t l = 0; l < style_targets_.size(); ++l)
     style_factors_.push_back(style_term_factor(config_, l, style_targets_[l]));
   to_unit_pixels_ = tv_input_weights<T>(config_, net.preprocess);
+  tv_factor_ = tv_term_factor(config_, grid_.height, grid_.width);
 }
 
 template <class T>
@@ -344,7 +345,7 @@ LossTerms TiledGatysLoss<T>::evaluate(const Tensor<T>& x, Tensor<T>* grad) const
     out.content += config_.content_weight * content_factors_[l] * s.content[l] / static_cast<double>(s.content_n[l]);
   const Var<T> image = leaf(x, grad != nullptr);
   const Var<T> tv_input = to_unit_pixels_ ? conv2d(image, to_unit_pixels_, 0) : image;
-  const Var<T> tv = scale(total_variation(tv_input), static_cast<T>(config_.tv_weight));
+  const Var<T> tv = scale(total_variation(tv_input), static_cast<T>(config_.tv_weight * tv_factor_));
   out.tv = static_cast<double>(tv.value()[0]);
   out.total = out.content + out.style + out.tv;
   if (!grad) return out;

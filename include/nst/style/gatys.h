@@ -11,7 +11,10 @@
 //   content: content_weight × Σ_content layers ‖F − P‖² / ‖P‖²
 //   style:   style_weight × Σ_style layers (w_l / Σ w) · ‖G_l − A_l‖² / ‖A_l‖²
 //   tv:      tv_weight × ½ Σ squared differences of the image in 0..1 pixel units, whatever the
-//            preprocessing
+//            preprocessing, × 512·384 / (H·W): a mean over the pixels, in units of a 512×384
+//            image (where the calibration below was made), so that it does not grow with the
+//            image as a sum does (4x from 512 to 1024 px, against content and style, which are
+//            means)
 // Every feature map of a network with ReLU and max pooling scales by a when conv1_1's weights
 // and every bias are multiplied by a > 0, and these ratios do not change: the same settings give
 // the same image with either network. It is a true loss (a line search stays valid).
@@ -41,6 +44,8 @@ enum class LossScale { Classic, Relative };
 constexpr double kRelativeContentWeight = 1.7e6;
 constexpr double kRelativeStyleWeight = 1.5e8;
 constexpr double kRelativeTvWeight = 65.0;
+// The image area relative mode's TV is counted in (tv_term_factor).
+constexpr double kRelativeTvReferencePixels = 512.0 * 384.0;
 
 struct GatysConfig {
   std::vector<std::string> content_layers{"relu4_2"};
@@ -68,6 +73,9 @@ template <class T>
 double content_term_factor(const GatysConfig& config, const Tensor<T>& target, const std::string& layer);
 template <class T>
 double style_term_factor(const GatysConfig& config, size_t l, const Tensor<T>& target);
+
+// The factor the TV sum of an H x W image is multiplied by: 1 (classic), 512·384 / (H·W) (relative).
+double tv_term_factor(const GatysConfig& config, int64_t height, int64_t width);
 
 // Relative mode's TV input: the 1x1 convolution that takes an image in the network's units to
 // 0..1 pixel units, per channel (x − x(0)) / (x(255) − x(0)) without the shift (TV takes
@@ -129,6 +137,7 @@ class GatysLoss {
   std::vector<std::vector<double>> style_factors_;  // per style layer, per term
   // Relative mode: the 1x1 convolution that takes the image to 0..1 pixel units for TV.
   std::shared_ptr<const ConvWeights<T>> to_unit_pixels_;
+  double tv_factor_ = 1.0;  // tv_term_factor at the content's size
 };
 
 }  // namespace nst

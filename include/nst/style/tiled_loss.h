@@ -107,6 +107,7 @@ class TiledGatysLoss {
   // input, as in GatysLoss.
   std::vector<double> content_factors_, style_factors_;
   std::shared_ptr<const ConvWeights<T>> to_unit_pixels_;
+  double tv_factor_ = 1.0;  // tv_term_factor of the whole image
 };
 
 }  // namespace nst
