@@ -940,6 +940,52 @@ TEST_CASE("bounds: every evaluated point stays in the box, and the run meets the
   }
 }
 
+TEST_CASE("bounds: two loss rises in a row reset the history; the next step is scaled as the first") {
+  // f = ½ Σ w_i x_i², but the reported loss is raised at evaluations 3 and 4 (the gradient is
+  // f's): the loss rises at iterations 3 and 4. With bounds (a box nothing reaches) the history
+  // is then cleared, and the 5th point is x_4 - min(1, 1/|g_4|_1) g_4. Without bounds nothing
+  // changes: two rises are the unbounded method's business (neural-style, torch.optim.LBFGS).
+  const Eigen::VectorXf w = (Vec(3) << 1.0f, 2.0f, 4.0f).finished();
+  for (const bool bounded : {true, false}) {
+    CAPTURE(bounded);
+    Recorder rec;
+    std::vector<Vec> grads;
+    auto f = [&](const Vec& x, Vec& g) {
+      g = w.cwiseProduct(x);
+      double loss = 0.5 * x.cast<double>().dot(g.cast<double>());
+      const size_t e = rec.points.size() + 1;  // this evaluation's number
+      if (e == 3) loss += 1e6;
+      if (e == 4) loss += 2e6;
+      rec.add(x, loss);
+      grads.push_back(g);
+      return loss;
+    };
+    LbfgsOptions opt;
+    opt.max_iterations = 6;
+    if (bounded) {
+      opt.lower = Vec::Constant(3, -1e4f);
+      opt.upper = Vec::Constant(3, 1e4f);
+    }
+    Vec x(3);
+    x << 100.0f, -200.0f, 300.0f;
+    const LbfgsResult r = lbfgs_minimize(f, x, opt);
+    REQUIRE(rec.points.size() >= 5);
+    REQUIRE(rec.losses[2] > rec.losses[1]);
+    REQUIRE(rec.losses[3] > rec.losses[2]);
+    const Vec& g4 = grads[3];
+    const Vec restart = rec.points[3] - static_cast<float>(std::min(1.0, 1.0 / g4.cwiseAbs().cast<double>().sum())) * g4;
+    const float off = (rec.points[4] - restart).cwiseAbs().maxCoeff();
+    MESSAGE("resets " << r.resets << ", 5th point off the scaled steepest step by " << off);
+    if (bounded) {
+      CHECK(r.resets == 1);
+      CHECK(off < 1e-4f);
+    } else {
+      CHECK(r.resets == 0);
+      CHECK(off > 1e-2f);
+    }
+  }
+}
+
 TEST_CASE("bounds: validation") {
   auto f = [](const Vec& x, Vec& g) {
     g = x;

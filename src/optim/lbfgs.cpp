@@ -23,6 +23,7 @@ using Vec = Eigen::VectorXf;
 
 constexpr double kMinCurvature = 1e-10;  // keep a pair only if sᵀy > this
 constexpr int kSameLossLimit = 10;       // bit-identical losses in a row -> NoProgress
+constexpr int kRiseLimit = 2;             // with bounds: loss rises in a row -> reset (lbfgs.h)
 constexpr double kWolfeC1 = 1e-4;        // sufficient decrease
 constexpr double kWolfeC2 = 0.9;         // curvature
 constexpr int kMaxSearchEvaluations = 25;
@@ -309,6 +310,7 @@ class Minimizer {
   int evaluations_ = 0;
   int resets_ = 0;
   int skipped_ = 0;
+  int rises_ = 0;  // with bounds: loss rises in a row; kRiseLimit: the history was just cleared
   // Checkpointing (optim/lbfgs_state.h): the hooks, and the counters as of the latest report.
   const LbfgsCheckpointing* ck_ = nullptr;
   int report_evaluations_ = 0;
@@ -392,6 +394,7 @@ LbfgsState Minimizer::state(int iteration, bool reported, int evaluations, int s
   st.resets = resets_;
   st.skipped_pairs = skipped_;
   st.same_loss = same_loss;
+  st.loss_rises = rises_;
   st.x = x_;
   st.g = g_;
   st.loss = loss_;
@@ -407,7 +410,8 @@ void Minimizer::restore(const LbfgsState& st) {
   if (st.precision != opt_.history_precision) bad("history precision differs from the options'");
   if (st.history != opt_.history)
     bad("history " + std::to_string(st.history) + " differs from the options' " + std::to_string(opt_.history));
-  if (st.iteration < 1 || st.evaluations < 1 || st.resets < 0 || st.skipped_pairs < 0 || st.same_loss < 0)
+  if (st.iteration < 1 || st.evaluations < 1 || st.resets < 0 || st.skipped_pairs < 0 || st.same_loss < 0 ||
+      st.loss_rises < 0 || st.loss_rises > kRiseLimit)
     bad("negative or zero counters");
   if (st.x.size() != n_ || st.g.size() != n_ || st.x_best.size() != n_) bad("vector sizes differ from x's");
   const bool half = st.precision == HistoryPrecision::Half;
@@ -432,6 +436,7 @@ void Minimizer::restore(const LbfgsState& st) {
   evaluations_ = st.evaluations;
   resets_ = st.resets;
   skipped_ = st.skipped_pairs;
+  rises_ = st.loss_rises;
   iterations_ = st.iteration;
   history_.restore(st);
 }
@@ -473,7 +478,7 @@ LbfgsResult Minimizer::run() {
     // The first step (and the first after a reset) is scaled by min(1, 1/‖g‖₁); later steps are
     // lr, also while every pair so far was skipped (as torch.optim.LBFGS: a skipped pair must not
     // shrink the steps, or a start in a nearly flat region never leaves it).
-    bool scaled = k == 1;
+    bool scaled = k == 1 || rises_ >= kRiseLimit;  // after a reset for rising losses too
     if (history_.size() > 0) history_.apply(d_);
     if (bounded()) zero_active(d_);
     double gtd = dot(g_, d_);
@@ -545,21 +550,37 @@ LbfgsResult Minimizer::run() {
                                                     " < tolerance_change at iteration " +
                                                     std::to_string(k));
     same_loss = loss_ == loss_old ? same_loss + 1 : 0;
+    if (bounded()) {
+      if (rises_ >= kRiseLimit) rises_ = 0;  // the restart step is taken
+      rises_ = loss_ > loss_old ? rises_ + 1 : 0;
+    }
+    const bool rise_reset = rises_ >= kRiseLimit;
     if (same_loss >= kSameLossLimit)
       return finish(LbfgsStop::NoProgress, "the loss stayed bit-identical for " +
                                                std::to_string(kSameLossLimit) +
                                                " iterations up to iteration " + std::to_string(k));
     if (k == opt_.max_iterations) {
       if (ck_ && ck_->final_state) {  // the state that continues this run past max_iterations
-        const int skipped = skipped_;
-        if (!history_.offer(s_, y_)) ++skipped_;
+        const int skipped = skipped_, resets = resets_;
+        if (rise_reset) {
+          history_.clear();
+          ++resets_;
+        } else if (!history_.offer(s_, y_)) {
+          ++skipped_;
+        }
         *ck_->final_state = state(k + 1, false, evaluations_, same_loss);
         skipped_ = skipped;
+        resets_ = resets;
       }
       return finish(LbfgsStop::MaxIterations,
                     "reached max_iterations = " + std::to_string(opt_.max_iterations));
     }
 
+    if (rise_reset) {  // the pairs led the loss up twice in a row: start again from here
+      history_.clear();
+      ++resets_;
+      continue;
+    }
     // Curvature pair; skipped unless sᵀy is safely positive (keeps H positive definite).
     if (!history_.offer(s_, y_)) ++skipped_;
   }

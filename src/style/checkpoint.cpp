@@ -255,6 +255,7 @@ void save_checkpoint(const std::string& path, const StylizeCheckpoint& state,
   meta["resets"] = std::to_string(st.resets);
   meta["skipped_pairs"] = std::to_string(st.skipped_pairs);
   meta["same_loss"] = std::to_string(st.same_loss);
+  meta["loss_rises"] = std::to_string(st.loss_rises);
   meta["has_best"] = st.has_best ? "1" : "0";
   meta["loss"] = hex(st.loss);
   meta["best_loss"] = hex(st.best_loss);
@@ -361,6 +362,8 @@ CheckpointFile load_checkpoint(const std::string& path) {
   st.resets = static_cast<int>(m.integer("resets", 0, INT32_MAX));
   st.skipped_pairs = static_cast<int>(m.integer("skipped_pairs", 0, INT32_MAX));
   st.same_loss = static_cast<int>(m.integer("same_loss", 0, INT32_MAX));
+  // Absent in checkpoints written before the rise reset (lbfgs.h): no rise pending.
+  st.loss_rises = m.has("loss_rises") ? static_cast<int>(m.integer("loss_rises", 0, 2)) : 0;
   st.has_best = m.integer("has_best", 0, 1) == 1;
   st.loss = m.number("loss");
   st.best_loss = m.number("best_loss");

@@ -28,6 +28,7 @@ struct LbfgsState {
   int evaluations = 0;      // calls of f up to this state
   int resets = 0, skipped_pairs = 0;
   int same_loss = 0;        // bit-identical losses in a row so far
+  int loss_rises = 0;       // with bounds: loss rises in a row so far (2: the next step restarts)
   Eigen::VectorXf x, g;     // the current point and its gradient
   double loss = 0;
   Eigen::VectorXf x_best;   // the best finite point evaluated and its loss
