@@ -26,7 +26,9 @@ prints a message and exits 2; nothing in the build or the tests needs it.
 Usage:
   /usr/bin/python3 benchmarks/compare_pytorch.py [--sizes 256,512] [--threads 1,2] [--iters 8]
       [--warmup 2] [--bench build-bench/bench_nst] [--resize square|longest]
-      [--weights F] [--content F] [--style F]
+      [--weights F] [--content F] [--style F] [--kernels SET] [--isa avx2]
+--isa avx2 compares as on an AVX2+FMA CPU (on an AVX-512 machine): nst's avx2 kernel set against
+PyTorch with oneDNN, ATen and OpenBLAS limited to AVX2 by their environment variables.
 """
 
 import argparse
@@ -183,13 +185,21 @@ def cpu_model_and_flags():
     return model, flags
 
 
-def torch_env():
-    """Environment that makes PyTorch's BLAS calls run at their best on this CPU."""
+# --isa avx2: PyTorch limited to what an AVX2+FMA CPU has (oneDNN's convolutions, ATen's
+# vectorized kernels, OpenBLAS), to compare with nst's avx2 kernel set on an AVX-512 machine.
+AVX2_TORCH_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+                  "OPENBLAS_CORETYPE": "Haswell"}
+
+
+def torch_env(isa=None):
+    """Environment that makes PyTorch's BLAS calls run at their best on this CPU (or on an AVX2 CPU)."""
     env = {}
     openmp = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
     if os.path.isdir(openmp):
         env["LD_LIBRARY_PATH"] = openmp + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
-    if "OPENBLAS_CORETYPE" not in os.environ:
+    if isa == "avx2":
+        env.update(AVX2_TORCH_ENV)
+    elif "OPENBLAS_CORETYPE" not in os.environ:
         _, flags = cpu_model_and_flags()
         if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
             env["OPENBLAS_CORETYPE"] = "SkylakeX"
@@ -258,6 +268,9 @@ def main():
     ap.add_argument("--tolerance", type=float, default=1e-3, help="relative loss agreement required")
     ap.add_argument("--kernels", choices=["avx512", "avx2", "portable"],
                     help="nst kernel set to force (default: the best this CPU runs)")
+    ap.add_argument("--isa", choices=["avx2"],
+                    help="compare as on an AVX2+FMA CPU: nst's avx2 kernel set, and PyTorch's oneDNN, ATen and "
+                         "OpenBLAS limited to AVX2 (" + " ".join(f"{k}={v}" for k, v in AVX2_TORCH_ENV.items()) + ")")
     # child mode (internal)
     ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--dump", help=argparse.SUPPRESS)
@@ -287,6 +300,10 @@ def main():
     for p in (args.weights, args.content, args.style):
         if not os.access(p, os.R_OK):
             sys.exit(f"compare_pytorch: {p} not readable")
+    if args.isa == "avx2":
+        if args.kernels not in (None, "avx2"):
+            sys.exit("compare_pytorch: --isa avx2 runs nst's avx2 kernel set; leave out --kernels")
+        args.kernels = "avx2"
     sizes = [int(s) for s in args.sizes.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
     print(f"# nst vs PyTorch {torch.__version__} ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
@@ -296,7 +313,8 @@ def main():
 
     model, _ = cpu_model_and_flags()
     print(f"CPU: {model}; PyTorch environment: "
-          f"{' '.join(f'{k}={v}' for k, v in torch_env().items()) or '(as given)'}")
+          f"{' '.join(f'{k}={v}' for k, v in torch_env(args.isa).items()) or '(as given)'}"
+          + ("; --isa avx2: both limited to AVX2+FMA" if args.isa else ""))
     timing, checks = [], []
     info = {}
     ok = True
@@ -323,7 +341,7 @@ def main():
                 if ti == 0:
                     tcmd += ["--grad-out", grad_torch]
                 print(f"[{size} px, {t} thread(s)] PyTorch ...", file=sys.stderr, flush=True)
-                pt_rows, pt_kv, pt_rss = run_child(tcmd, t, torch_env())
+                pt_rows, pt_kv, pt_rss = run_child(tcmd, t, torch_env(args.isa))
                 info["nst kernel set"] = nst_kv.get("kernels", ["?"])[0]
                 info["PyTorch BLAS"] = " ".join(pt_kv.get("blas", ["?"]))
                 n_med, n_min, n_max = per_iter(nst_rows, args.warmup)
