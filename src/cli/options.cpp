@@ -210,7 +210,8 @@ bool parse_options(const std::vector<std::string>& args, const char* env_weights
                "was optimized; on unless --line-search or --reference (--no-clamp: unbounded, as neural-style)");
   app.add_option("--loss-scale", loss_scale,
                  "classic: neural-style's losses; relative: each term divided by its target's squared norm, TV "
-                 "in 0..1 pixels, so one balance fits any weights file, not any size (its default weights: content " +
+                 "a mean over the pixels in 0..1 units, so one balance fits any weights file, not any size (its "
+                 "default weights: content " +
                      num(kRelativeContentWeight) + ", style " + num(kRelativeStyleWeight) + ", tv " +
                      num(kRelativeTvWeight) + ")")
       ->check(CLI::IsMember({"classic", "relative"}))

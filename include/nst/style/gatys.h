@@ -5,9 +5,10 @@
 // With several style images, A_l = Σ_i b_i · Gram_i,l with the blend weights b normalized to
 // sum to 1 (neural-style's rule).
 //
-// LossScale::Relative makes the balance independent of the weights file's feature scale (not of
-// the image size: after 1000 iterations style/content is 0.343 at 512 px, 0.570 at 256 px;
-// benchmarks/RESULTS.md, session 7):
+// LossScale::Relative makes the balance independent of the weights file's feature scale. Not of
+// the image size: the final style/content ratio is 0.33 at 512 px and 0.52 at 256 px (500
+// iterations), and no style weight at 256 px brings it down to 0.33 (x0.1 -> 0.66, x0.4 -> 0.56,
+// x2.5 -> 0.70; benchmarks/RESULTS.md, session 8): the optimum a smaller image reaches differs.
 //   content: content_weight × Σ_content layers ‖F − P‖² / ‖P‖²
 //   style:   style_weight × Σ_style layers (w_l / Σ w) · ‖G_l − A_l‖² / ‖A_l‖²
 //   tv:      tv_weight × ½ Σ squared differences of the image in 0..1 pixel units, whatever the
