@@ -155,9 +155,9 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, 
 }
 
 bool packs_b(int64_t M, int64_t b_cs) { return M > kMR || b_cs != 1; }
-// A is read in place when row-major (a_cs = 1, the Winograd forward's U_ξ) or column-major
-// (a_rs = 1, the backward's U_ξᵀ) with rows, or columns, at most kMaxInPlaceRowStride apart;
-// any other layout is packed.
+// A is read in place when row-major (a_cs = 1, the Winograd forward's U_ξ) with rows at most
+// kMaxInPlaceRowStride apart, or column-major (a_rs = 1, the backward's U_ξᵀ) with columns at
+// most kMaxInPlaceColStride apart; any other layout is packed.
 bool in_place_rows(int64_t a_rs, int64_t a_cs) { return a_cs == 1 && a_rs <= kMaxInPlaceRowStride; }
 bool in_place_cols(int64_t a_rs, int64_t a_cs) { return a_rs == 1 && a_cs <= kMaxInPlaceColStride; }
 bool packs_a(int64_t a_rs, int64_t a_cs) { return !in_place_rows(a_rs, a_cs) && !in_place_cols(a_rs, a_cs); }
