@@ -555,34 +555,27 @@ LbfgsResult Minimizer::run() {
       rises_ = loss_ > loss_old ? rises_ + 1 : 0;
     }
     const bool rise_reset = rises_ >= kRiseLimit;
+    if (rise_reset) {  // the pairs led the loss up twice in a row: start again from here
+      history_.clear();
+      ++resets_;
+    }
     if (same_loss >= kSameLossLimit)
       return finish(LbfgsStop::NoProgress, "the loss stayed bit-identical for " +
                                                std::to_string(kSameLossLimit) +
                                                " iterations up to iteration " + std::to_string(k));
     if (k == opt_.max_iterations) {
       if (ck_ && ck_->final_state) {  // the state that continues this run past max_iterations
-        const int skipped = skipped_, resets = resets_;
-        if (rise_reset) {
-          history_.clear();
-          ++resets_;
-        } else if (!history_.offer(s_, y_)) {
-          ++skipped_;
-        }
+        const int skipped = skipped_;
+        if (!rise_reset && !history_.offer(s_, y_)) ++skipped_;
         *ck_->final_state = state(k + 1, false, evaluations_, same_loss);
         skipped_ = skipped;
-        resets_ = resets;
       }
       return finish(LbfgsStop::MaxIterations,
                     "reached max_iterations = " + std::to_string(opt_.max_iterations));
     }
 
-    if (rise_reset) {  // the pairs led the loss up twice in a row: start again from here
-      history_.clear();
-      ++resets_;
-      continue;
-    }
     // Curvature pair; skipped unless sᵀy is safely positive (keeps H positive definite).
-    if (!history_.offer(s_, y_)) ++skipped_;
+    if (!rise_reset && !history_.offer(s_, y_)) ++skipped_;
   }
 }
 
