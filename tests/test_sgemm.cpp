@@ -133,8 +133,11 @@ void random_shapes(Gemm f, uint64_t seed) {
                       {150, 70, 300, 2, 3, 3},      {5, 1030, 9, 2, 0, 0}};
   for (const S& s : shapes) check_accuracy(f, make(s.M, s.N, s.K, s.layout, s.eb, s.ec, rng));
   // Gram-like: G rows (m x n) = F rows · Fᵀ, K = H·W long (several kc blocks), B transposed.
-  // The last: 1x1 feature maps (K = H·W = 1), where B's row and column strides are both 1.
-  const S gram[] = {{32, 64, 1100, 0, 3, 0}, {13, 45, 600, 0, 0, 2}, {7, 33, 257, 0, 1, 1}, {5, 9, 1, 0, 0, 0}};
+  // K above 2048 packs A's rows too (rows further apart than the in-place limit), in register
+  // transposes with tails in k and in the last panel's rows. The last: 1x1 feature maps
+  // (K = H·W = 1), where B's row and column strides are both 1.
+  const S gram[] = {{32, 64, 1100, 0, 3, 0}, {13, 45, 600, 0, 0, 2}, {7, 33, 257, 0, 1, 1},
+                    {13, 40, 2307, 0, 0, 1}, {24, 64, 2600, 0, 2, 0}, {5, 9, 1, 0, 0, 0}};
   for (const S& s : gram) check_accuracy(f, make(s.M, s.N, s.K, s.layout, s.eb, s.ec, rng, true));
 }
 
@@ -259,7 +262,8 @@ TEST_CASE("on the SIMD kernel sets every element is one fused multiply-add chain
   each_kernel_set([](KernelSet set) {
   if (set == KernelSet::Portable) return;
   std::mt19937_64 rng(8);
-  const std::pair<int64_t, int> cases[] = {{3, 0}, {300, 1}, {520, 0}, {64, 2}, {600, 3}};
+  // The last: the Gram's layout with rows of A further apart than the in-place limit (both packed).
+  const std::pair<int64_t, int> cases[] = {{3, 0}, {300, 1}, {520, 0}, {64, 2}, {600, 3}, {2200, 3}};
   for (auto [K, layout] : cases) {
     CAPTURE(K); CAPTURE(layout);
     const Problem p = make(29, 1030, K, layout % 3, 2, 2, rng, layout == 3);

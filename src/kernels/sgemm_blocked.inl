@@ -2,6 +2,8 @@
 // file inside its own namespace after it defines:
 //   vf                        its float vector type, kW floats wide
 //   vload, vstore, vzero, vbroadcast, vfmadd(a, b, c) = a*b + c (one rounding)
+//   transpose_block(src, ss, dst, ds): dst[k*ds + j] = src[j*ss + k] for j, k < kW
+//   transpose_panel(src, ss, dst): dst[k*kMR + i] = src[i*ss + k] for i < kMR, k < kW
 //   kMR, kNV                  the register tile: kMR rows x kNV vectors (kNR = kNV*kW columns)
 //   kMC                       rows of A packed at a time (a multiple of kMR)
 // Arguments are checked, and M, N, K > 0, in the dispatcher (src/kernels/sgemm.cpp).
@@ -100,13 +102,16 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, 
     const int64_t mr = min64(kMR, mc - p);
     const float* src = A + p * a_rs;
     float* dst = ap + p * kc;
-    if (a_cs == 1) {  // rows contiguous in k: read row by row
+    if (a_cs == 1) {  // rows contiguous in k: kW x kW blocks transposed in registers, then row by row
+      int64_t k0 = 0;
+      if (mr == kMR)
+        for (; k0 + kW <= kc; k0 += kW) transpose_panel(src + k0, a_rs, dst + k0 * kMR);
       for (int64_t i = 0; i < kMR; ++i) {
         const float* r = src + i * a_rs;
         if (i < mr)
-          for (int64_t k = 0; k < kc; ++k) dst[k * kMR + i] = r[k];
+          for (int64_t k = k0; k < kc; ++k) dst[k * kMR + i] = r[k];
         else
-          for (int64_t k = 0; k < kc; ++k) dst[k * kMR + i] = 0.0f;
+          for (int64_t k = k0; k < kc; ++k) dst[k * kMR + i] = 0.0f;
       }
     } else if (a_rs == 1 && mr == kMR) {
       // memcpy: the element loop compiled to scalar loads and inserts (GCC 12), 1.25x slower
@@ -138,11 +143,19 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t b_rs, int64_t b_cs, 
     }
     return;
   }
-  // Columns contiguous in k (a transposed B, as Fᵀ in the Gram matrix) or general strides:
-  // column by column.
+  // Columns contiguous in k (b_rs = 1, a transposed B: Fᵀ in the Gram matrix): kW x kW blocks
+  // transposed in registers, the rest (and general strides) column by column.
+  const int64_t kfull = b_rs == 1 ? kc / kW * kW : 0;
   for (int64_t s = 0; s * kNR < nc; ++s) {
     float* dst = bp + s * kNR * kc;
-    for (int64_t j = 0; j < kNR; ++j) {
+    int64_t j = 0;
+    for (; kfull > 0 && j + kW <= kNR && s * kNR + j + kW <= nc; j += kW) {
+      const float* src = B + (s * kNR + j) * b_cs;
+      for (int64_t k = 0; k < kfull; k += kW) transpose_block(src + k, b_cs, dst + k * kNR + j, kNR);
+      for (int64_t k = kfull; k < kc; ++k)
+        for (int64_t jj = 0; jj < kW; ++jj) dst[k * kNR + j + jj] = src[jj * b_cs + k];
+    }
+    for (; j < kNR; ++j) {
       const int64_t col = s * kNR + j;
       if (col < nc) {
         const float* src = B + col * b_cs;
