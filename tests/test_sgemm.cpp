@@ -130,7 +130,9 @@ void random_shapes(Gemm f, uint64_t seed) {
                       {256, 40, 128, 0, 4, 9},      {128, 45, 256, 1, 4000, 4000},
                       {512, 19, 512, 0, 13, 0},     {256, 21, 512, 1, 0, 3},
                       {512, 33, 256, 0, 0, 0},      {20, 1024, 300, 1, 1, 1},
-                      {150, 70, 300, 2, 3, 3},      {5, 1030, 9, 2, 0, 0}};
+                      {150, 70, 300, 2, 3, 3},      {5, 1030, 9, 2, 0, 0},
+                      // transposed A with columns over 256 apart (packed): full and partial panels
+                      {301, 37, 300, 1, 0, 2},      {520, 20, 512, 1, 0, 0}};
   for (const S& s : shapes) check_accuracy(f, make(s.M, s.N, s.K, s.layout, s.eb, s.ec, rng));
   // Gram-like: G rows (m x n) = F rows · Fᵀ, K = H·W long (several kc blocks), B transposed.
   // K above 2048 packs A's rows too (rows further apart than the in-place limit), in register

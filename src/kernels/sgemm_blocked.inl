@@ -98,7 +98,23 @@ inline void tile(int64_t mr, int64_t nr, int64_t kc, const float* a, int64_t as,
 // A[i0.., k0..] (mc x kc) -> panels of kMR rows: panel p, element (k, i) at ap[p*kMR*kc + k*kMR + i],
 // zero beyond mc.
 void pack_a(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, float* ap) {
-  for (int64_t p = 0; p < mc; p += kMR) {
+  int64_t p0 = 0;
+  if (a_rs == 1 && a_cs != 1) {
+    // Column-major (the backward's U_ξᵀ): k outer, so that each k's mc values are read once, in
+    // order, and copied to every full panel. Panel by panel, each panel re-read the lines of the
+    // last one, kc lines a_cs floats apart, which L1 cannot hold when a_cs is 512 (the lines fall
+    // in two of its sets).
+    // memcpy: the element loop compiled to scalar loads and inserts (GCC 12), 1.25x slower on
+    // the backward of 512-channel layers (bench_sgemm, 512x512, n = 64: 73 -> 91 GFLOP/s).
+    const int64_t full = mc / kMR * kMR;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = A + k * a_cs;
+      float* dst = ap + k * kMR;
+      for (int64_t p = 0; p < full; p += kMR) std::memcpy(dst + p * kc, src + p, sizeof(float) * kMR);
+    }
+    p0 = full;
+  }
+  for (int64_t p = p0; p < mc; p += kMR) {
     const int64_t mr = min64(kMR, mc - p);
     const float* src = A + p * a_rs;
     float* dst = ap + p * kc;
@@ -113,10 +129,6 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t a_rs, int64_t a_cs, 
         else
           for (int64_t k = k0; k < kc; ++k) dst[k * kMR + i] = 0.0f;
       }
-    } else if (a_rs == 1 && mr == kMR) {
-      // memcpy: the element loop compiled to scalar loads and inserts (GCC 12), 1.25x slower
-      // on the backward of 512-channel layers (bench_sgemm, 512x512, n = 64: 73 -> 91 GFLOP/s).
-      for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * kMR, src + k * a_cs, sizeof(float) * kMR);
     } else {
       for (int64_t k = 0; k < kc; ++k)
         for (int64_t i = 0; i < kMR; ++i)
