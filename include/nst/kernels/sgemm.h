@@ -5,8 +5,10 @@
 //   avx2     : 6x16 register tiles (12 ymm accumulators), B packed in 16-column strips
 //   portable : Eigen's GEMM, compiled for the build's baseline
 // Both SIMD sets: k in blocks of 256, columns in blocks of 1024; B packed when more than one
-// row panel reads it (or when it is not row-major), A read in place when row-major with a short
-// row stride and packed otherwise. Speeds: benchmarks/bench_sgemm, benchmarks/RESULTS.md.
+// row panel reads it (or when it is not row-major), A read in place when row-major or
+// column-major with a short stride and packed otherwise; an operand packed across its rows (the
+// Gram's F and Fᵀ) is transposed in registers, a vector's width square at a time. Speeds:
+// benchmarks/bench_sgemm, benchmarks/RESULTS.md.
 //
 // Shapes and layouts (any strides, in elements):
 //   C (M x N), row-major, row stride ldc  : element (i,j) at C[i*ldc + j]
