@@ -27,8 +27,12 @@ Usage:
   /usr/bin/python3 benchmarks/compare_pytorch.py [--sizes 256,512] [--threads 1,2] [--iters 8]
       [--warmup 2] [--bench build-bench/bench_nst] [--resize square|longest]
       [--weights F] [--content F] [--style F] [--kernels SET] [--isa avx2]
+      [--rounds N]
 --isa avx2 compares as on an AVX2+FMA CPU (on an AVX-512 machine): nst's avx2 kernel set against
 PyTorch with oneDNN, ATen and OpenBLAS limited to AVX2 by their environment variables.
+--rounds N runs nst and PyTorch N times each per size and thread count, alternating, and reports
+each round's ratio and their median: on a machine whose speed drifts within minutes (a shared VM),
+one pair of runs can catch the two in different states.
 """
 
 import argparse
@@ -266,6 +270,9 @@ def main():
     ap.add_argument("--content", default=os.path.join(SHARED, "images/tubingen.jpg"))
     ap.add_argument("--style", default=os.path.join(SHARED, "images/starry_night.jpg"))
     ap.add_argument("--tolerance", type=float, default=1e-3, help="relative loss agreement required")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="nst and PyTorch this many times each per size and thread count, alternating; the "
+                         "ratio is the median of the rounds' ratios (default 1)")
     ap.add_argument("--kernels", choices=["avx512", "avx2", "portable"],
                     help="nst kernel set to force (default: the best this CPU runs)")
     ap.add_argument("--isa", choices=["avx2"],
@@ -304,6 +311,8 @@ def main():
         if args.kernels not in (None, "avx2"):
             sys.exit("compare_pytorch: --isa avx2 runs nst's avx2 kernel set; leave out --kernels")
         args.kernels = "avx2"
+    if args.rounds < 1:
+        sys.exit(f"compare_pytorch: --rounds must be at least 1 (got {args.rounds})")
     sizes = [int(s) for s in args.sizes.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
     print(f"# nst vs PyTorch {torch.__version__} ({time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPUs, "
@@ -329,25 +338,41 @@ def main():
                         "--content", args.content, "--style", args.style]
                 if args.kernels:
                     base += ["--kernels", args.kernels]
-                if ti == 0:
-                    base += ["--dump", dump]
-                print(f"[{size} px, {t} thread(s)] nst ...", file=sys.stderr, flush=True)
-                nst_rows, nst_kv, nst_rss = run_child(base, t)
-                cshape = [int(v) for v in nst_kv["shape_content"]]
-                sshape = [int(v) for v in nst_kv["shape_style"]]
-                tcmd = [sys.executable, os.path.abspath(__file__), "--torch-child", "--dump", dump,
-                        "--content-shape", ",".join(map(str, cshape)), "--style-shape", ",".join(map(str, sshape)),
-                        "--thread-count", str(t), "--iters", str(args.iters), "--weights", args.weights]
-                if ti == 0:
-                    tcmd += ["--grad-out", grad_torch]
-                print(f"[{size} px, {t} thread(s)] PyTorch ...", file=sys.stderr, flush=True)
-                pt_rows, pt_kv, pt_rss = run_child(tcmd, t, torch_env(args.isa))
+                rounds = []  # per round: nst (median, min, max), PyTorch's, nst RSS, PyTorch RSS
+                for r in range(args.rounds):
+                    dumps = ti == 0 and r == 0  # the first round of the first thread count writes the checks' data
+                    tag = f"[{size} px, {t} thread(s)" + (f", round {r + 1}/{args.rounds}]" if args.rounds > 1 else "]")
+                    print(f"{tag} nst ...", file=sys.stderr, flush=True)
+                    nst_rows_r, nst_kv, nst_rss = run_child(base + (["--dump", dump] if dumps else []), t)
+                    cshape = [int(v) for v in nst_kv["shape_content"]]
+                    sshape = [int(v) for v in nst_kv["shape_style"]]
+                    tcmd = [sys.executable, os.path.abspath(__file__), "--torch-child", "--dump", dump,
+                            "--content-shape", ",".join(map(str, cshape)), "--style-shape",
+                            ",".join(map(str, sshape)), "--thread-count", str(t), "--iters", str(args.iters),
+                            "--weights", args.weights]
+                    if dumps:
+                        tcmd += ["--grad-out", grad_torch]
+                    print(f"{tag} PyTorch ...", file=sys.stderr, flush=True)
+                    pt_rows_r, pt_kv, pt_rss = run_child(tcmd, t, torch_env(args.isa))
+                    if r == 0:
+                        nst_rows, pt_rows = nst_rows_r, pt_rows_r
+                    rounds.append((per_iter(nst_rows_r, args.warmup), per_iter(pt_rows_r, args.warmup),
+                                   nst_rss, pt_rss))
                 info["nst kernel set"] = nst_kv.get("kernels", ["?"])[0]
                 info["PyTorch BLAS"] = " ".join(pt_kv.get("blas", ["?"]))
-                n_med, n_min, n_max = per_iter(nst_rows, args.warmup)
-                p_med, p_min, p_max = per_iter(pt_rows, args.warmup)
+                # One round: its medians and spreads. Several: the medians of the rounds' medians, their
+                # range, and the median of the rounds' ratios (each round's pair ran minutes apart at most).
+                n_meds = [x[0][0] for x in rounds]
+                p_meds = [x[1][0] for x in rounds]
+                if args.rounds == 1:
+                    (n_med, n_min, n_max), (p_med, p_min, p_max) = rounds[0][0], rounds[0][1]
+                else:
+                    n_med, n_min, n_max = statistics.median(n_meds), min(n_meds), max(n_meds)
+                    p_med, p_min, p_max = statistics.median(p_meds), min(p_meds), max(p_meds)
+                ratios = [a / b for a, b in zip(n_meds, p_meds)]
                 timing.append((f"{cshape[3]}x{cshape[2]}", t, n_med, n_min, n_max, p_med, p_min, p_max,
-                               nst_rss, pt_rss, nst_kv.get("threads", ["?"])[0], pt_kv.get("threads", ["?"])[0]))
+                               max(x[2] for x in rounds), max(x[3] for x in rounds),
+                               nst_kv.get("threads", ["?"])[0], pt_kv.get("threads", ["?"])[0], ratios))
                 if ti == 0:
                     first = {"nst": nst_rows, "torch": pt_rows, "loss_at_content": nst_kv.get("loss_at_content")}
                     g_n = np.fromfile(os.path.join(dump, "grad_content.f32"), dtype="<f4").astype(np.float64)
@@ -360,12 +385,19 @@ def main():
     for k, v in info.items():
         print(f"{k}: {v}")
     print()
-    print("## Time per L-BFGS iteration (median, seconds; min..max in brackets)\n")
-    print("| size | threads | nst | PyTorch | nst / PyTorch | nst peak RSS MB | PyTorch peak RSS MB | RSS ratio |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (sz, t, nm, nmin, nmax, pm, pmin, pmax, nr, pr, nth, pth) in timing:
+    if args.rounds == 1:
+        print("## Time per L-BFGS iteration (median, seconds; min..max in brackets)\n")
+    else:
+        print(f"## Time per L-BFGS iteration ({args.rounds} rounds, nst and PyTorch alternating: the median of the "
+              "rounds' medians, seconds, their range in brackets; the ratio is the median of the rounds' ratios)\n")
+    extra = " rounds' ratios |" if args.rounds > 1 else ""
+    print("| size | threads | nst | PyTorch | nst / PyTorch | nst peak RSS MB | PyTorch peak RSS MB | RSS ratio |" + extra)
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if args.rounds > 1 else ""))
+    for (sz, t, nm, nmin, nmax, pm, pmin, pmax, nr, pr, nth, pth, ratios) in timing:
+        cells = f" {', '.join(f'{x:.2f}' for x in ratios)} |" if args.rounds > 1 else ""
         print(f"| {sz} | {t} (nst {nth}, torch {pth}) | {nm:.3f} [{nmin:.3f}..{nmax:.3f}] | {pm:.3f} "
-              f"[{pmin:.3f}..{pmax:.3f}] | **{nm / pm:.2f}** | {nr:.0f} | {pr:.0f} | {nr / pr:.2f} |")
+              f"[{pmin:.3f}..{pmax:.3f}] | **{statistics.median(ratios):.2f}** | {nr:.0f} | {pr:.0f} | "
+              f"{nr / pr:.2f} |" + cells)
     print()
     print(f"## Same losses? (both from the content image; tolerance {args.tolerance:g} relative)\n")
     print("| size | iteration | term | nst | PyTorch | rel. diff |")
