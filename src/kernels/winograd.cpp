@@ -71,18 +71,21 @@ T* group_workspace(size_t n) {
   return ws.data();
 }
 
-// The three steps on one group of `rows` tile rows from tile row ty0. V: (36, Ci, G) and
-// M: (36, Co, G) with G >= rows * tiles_x, positions ξ xi_stride(Ci·G) and xi_stride(Co·G) apart. Inside a parallel region each step is split among
+// The three steps on one group of `rows` tile rows from tile row ty0, in `work` (group_values(g,
+// G) values): V (36, Ci, G) then M (36, Co, G), G >= rows * tiles_x, their positions ξ
+// xi_stride(Ci·G) and xi_stride(Co·G) apart. Inside a parallel region each step is split among
 // the team (Shared); otherwise one thread does the whole group.
 //
 // U_ξ is (K x C) row-major: the forward's (Co x Ci); the backward reads its transpose, unless
 // `u_is_co_ci`: U already transposed to (Co x Ci) per position (transpose_for_backward).
 template <bool Backward, bool Shared, class T>
 void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, T* out, const Extras<T>& ex,
-               int64_t ty0, int64_t rows, int64_t G, T* V, T* M, RowScratch<T>& scratch) {
+               int64_t ty0, int64_t rows, int64_t G, T* work, RowScratch<T>& scratch) {
   constexpr bool Flip = Backward;
   const int64_t HW = g.H * g.W, Gn = rows * g.tiles_x;
   const int64_t vs = xi_stride(g.Ci * G), ms = xi_stride(g.Co * G);  // between positions ξ
+  T* V = work;
+  T* M = work + 36 * vs;
   const bool transposed = Backward && !u_is_co_ci;
 
   // Runs body(0..n-1): split among the team, or all here. Static, in contiguous ranges: the
@@ -216,8 +219,7 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
       for (int64_t grp = 0; grp < own_groups; ++grp) {
         if (!V) continue;
         const int64_t ty0 = grp * own_rows, rows = std::min(own_rows, g.tiles_y - ty0);
-        run_group<Backward, false>(g, in, u, Backward, out, ex, ty0, rows, G, V, V + 36 * xi_stride(g.Ci * G),
-                                   scratch);
+        run_group<Backward, false>(g, in, u, Backward, out, ex, ty0, rows, G, V, scratch);
       }
     }
     if (failed) throw std::bad_alloc();
@@ -234,7 +236,7 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
     RowScratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
     for (int64_t ty0 = 0; ty0 < g.tiles_y; ty0 += group_rows)
       run_group<Backward, true>(g, in, U, false, out, ex, ty0, std::min(group_rows, g.tiles_y - ty0), G,
-                                V, V + 36 * xi_stride(g.Ci * G), scratch);
+                                V, scratch);
   }
 }
 
