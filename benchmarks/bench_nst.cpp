@@ -339,8 +339,9 @@ struct Setup {
   Tensor<float> content_x, style_x;
 };
 
-Setup load_setup(const Options& o, int size) {
-  Setup s{load_vgg(o.weights), prepare(load_image(o.content), size, o.resize),
+// `use`: what the run reads of the model (all by default; nst/model/vgg19.h).
+Setup load_setup(const Options& o, int size, const ModelUse& use = {}) {
+  Setup s{load_vgg(o.weights, use), prepare(load_image(o.content), size, o.resize),
           prepare(load_image(o.style), size, o.resize), {}, {}};
   s.content_x = image_to_input(s.content, s.net.preprocess);
   s.style_x = image_to_input(s.style, s.net.preprocess);
@@ -438,7 +439,7 @@ void check_layer(const char* what, const ConvLayer& l, const LayerWeights& w, in
 
 void check_convs(const Vgg<float>& net, int64_t H, int64_t W, bool full) {
   for (const ConvLayer& l : kLayers) {
-    const LayerWeights w(net.convs[static_cast<size_t>(l.index)].weight);
+    const LayerWeights w(net.convs[static_cast<size_t>(l.index)].weights->tensor_ptr());
     // Keep the naive check near 50 MFLOP per direction: small sides for wide layers, always odd.
     const int64_t bh = block_side(H, l.block), bw = block_side(W, l.block);
     const double per_pixel = 2.0 * static_cast<double>(l.C * l.K * 9);
@@ -510,7 +511,7 @@ int run_child(const Options& o) {
     std::fprintf(stderr, "layers ");
     for (const ConvLayer& l : kLayers) {
       const int64_t h = block_side(H, l.block), w = block_side(W, l.block);
-      const LayerWeights wt(s.net.convs[static_cast<size_t>(l.index)].weight);
+      const LayerWeights wt(s.net.convs[static_cast<size_t>(l.index)].weights->tensor_ptr());
       const Tensor<float> x = random_tensor({1, l.C, h, w}, 21), dy = random_tensor({1, l.K, h, w}, 22);
       const double fwd = time_median(o.repeats, [&] { (void)conv_fast(leaf(x, true), wt); });
       std::vector<double> tb;
@@ -606,7 +607,12 @@ void write_raw(const std::string& path, const Tensor<float>& t) {
 
 int run_compare(const Options& o) {
   omp_set_num_threads(o.nthreads);
-  const Setup s = load_setup(o, o.size);
+  StylizeSettings st;
+  st.iterations = o.iters;
+  st.init = o.init == "content" ? InitMode::Content : InitMode::Random;
+  st.lbfgs_precision = o.precision;
+  // The model as the nst command loads it for the same run, so that the peak RSS is the command's.
+  const Setup s = load_setup(o, o.size, model_use(st));
   const Shape& cs = s.content_x.shape();
   const Shape& ss = s.style_x.shape();
   std::printf("@shape_content %lld %lld %lld %lld\n", (long long)cs[0], (long long)cs[1], (long long)cs[2],
@@ -627,10 +633,6 @@ int run_compare(const Options& o) {
     std::printf("@loss_at_content %.9g %.9g %.9g %.9g\n", t.total, t.content, t.style, t.tv);
   }
   std::fflush(stdout);
-  StylizeSettings st;
-  st.iterations = o.iters;
-  st.init = o.init == "content" ? InitMode::Content : InitMode::Random;
-  st.lbfgs_precision = o.precision;
   StylizeCallbacks cb;
   cb.on_iteration = [&](const StylizeProgress& p, const std::function<Image()>&) {
     std::printf("@iter %d %.9g %.9g %.9g %.9g %.6f\n", p.iteration, p.terms.total, p.terms.content, p.terms.style,

@@ -292,11 +292,11 @@ int main(int argc, char** argv) {
     }
     if (L.kind != LayerKind::Conv) continue;
     const auto& cv = net.convs[static_cast<size_t>(conv)];
-    const int64_t K = cv.weight->shape()[0];
+    const int64_t K = cv.weights->shape()[0];
     const ConvShape s{C, H, W, K, 3, 1};
     const size_t nin = static_cast<size_t>(C * H * W), nout = static_cast<size_t>(K * H * W);
-    std::vector<double> w(static_cast<size_t>(cv.weight->numel()));
-    for (size_t i = 0; i < w.size(); ++i) w[i] = (*cv.weight)[static_cast<int64_t>(i)];
+    std::vector<double> w(static_cast<size_t>(cv.weights->tensor().numel()));
+    for (size_t i = 0; i < w.size(); ++i) w[i] = cv.weights->tensor()[static_cast<int64_t>(i)];
 
     // Reference in double.
     std::vector<double> y(nout), dy(nout), dx(nin, 0.0);
@@ -362,7 +362,8 @@ int main(int argc, char** argv) {
   netd.conv_algo = ConvAlgo::Im2col;
   for (const auto& c : net.convs) {
     typename Vgg<double>::Conv cd;
-    cd.weight = std::make_shared<const Tensor<double>>(c.weight->cast<double>());
+    cd.weights = std::make_shared<const ConvWeights<double>>(
+        std::make_shared<const Tensor<double>>(c.weights->tensor().cast<double>()));
     cd.bias = std::make_shared<const Tensor<double>>(c.bias->cast<double>());
     netd.convs.push_back(cd);
   }
@@ -379,7 +380,6 @@ int main(int argc, char** argv) {
   auto run_float = [&](const std::string& method, ConvAlgo algo) {
     Vgg<float> netf = net;
     netf.conv_algo = algo;
-    for (auto& c : netf.convs) c.prepared = nullptr;
     const GatysLoss<float> lossf(netf, x0, {style_x}, {}, GatysConfig{});
     Tensor<float> gf(x0.shape());
     const LossTerms tf = lossf.evaluate(x0, &gf);

@@ -373,9 +373,9 @@ Tensor<double> reference_layer(const Vgg<double>& net, Tensor<double> x, const s
     const int64_t C = x.dim(1), H = x.dim(2), W = x.dim(3);
     if (info.kind == LayerKind::Conv) {
       const auto& cv = net.convs[static_cast<size_t>(info.conv)];
-      const ConvShape s{C, H, W, cv.weight->dim(0), 3, 1};
+      const ConvShape s{C, H, W, cv.weights->shape()[0], 3, 1};
       Tensor<double> y({1, s.K, H, W});
-      kernels::conv2d_forward_naive(s, x.data(), cv.weight->data(), y.data());
+      kernels::conv2d_forward_naive(s, x.data(), cv.weights->tensor().data(), y.data());
       for (int64_t k = 0; k < s.K; ++k)
         for (int64_t i = 0; i < H * W; ++i) y[k * H * W + i] += (*cv.bias)[k];
       x = std::move(y);

@@ -172,10 +172,9 @@ Vgg<float> scaled_net(const Vgg<float>& net, float a) {
     for (int64_t k = 0; k < bias->numel(); ++k) (*bias)[k] *= a;
     out.convs[i].bias = bias;
     if (i == 0) {
-      auto w = std::make_shared<Tensor<float>>(*out.convs[0].weight);
+      auto w = std::make_shared<Tensor<float>>(out.convs[0].weights->tensor());
       for (int64_t k = 0; k < w->numel(); ++k) (*w)[k] *= a;
-      out.convs[0].weight = w;
-      out.convs[0].prepared = std::make_shared<const ConvWeights<float>>(w);
+      out.convs[0].weights = std::make_shared<const ConvWeights<float>>(w);
     }
   }
   return out;

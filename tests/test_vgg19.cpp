@@ -2,6 +2,7 @@
 // and the full Gatys loss checked against finite differences w.r.t. the pixels.
 #include <doctest/doctest.h>
 
+#include "nst/hash.h"
 #include "nst/model/preprocess.h"
 #include "nst/model/vgg19.h"
 #include "nst/ops/conv2d.h"
@@ -41,9 +42,9 @@ Tensor<double> reference_layer(const Vgg<double>& net, Tensor<double> x, const s
     const int64_t C = x.dim(1), H = x.dim(2), W = x.dim(3);
     if (info.kind == LayerKind::Conv) {
       const auto& cv = net.convs[conv++];
-      const ConvShape s{C, H, W, cv.weight->dim(0), 3, 1};
+      const ConvShape s{C, H, W, cv.weights->shape()[0], 3, 1};
       Tensor<double> y({1, s.K, H, W});
-      kernels::conv2d_forward_naive(s, x.data(), cv.weight->data(), y.data());
+      kernels::conv2d_forward_naive(s, x.data(), cv.weights->tensor().data(), y.data());
       for (int64_t k = 0; k < s.K; ++k)
         for (int64_t i = 0; i < H * W; ++i) y[k * H * W + i] += (*cv.bias)[k];
       x = std::move(y);
@@ -136,6 +137,69 @@ TEST_CASE("from_tensors rejects missing and inconsistent tensors") {
   auto wrong = w;
   wrong["features.5.weight"] = Tensor<float>({5, 7, 3, 3});
   CHECK_THROWS_AS(Vgg<float>::from_tensors(wrong, Preprocess::Caffe), std::invalid_argument);
+}
+
+TEST_CASE("ModelUse: only the layers a run reads, Winograd layers as their transform, same outputs and hash") {
+  std::mt19937_64 rng(53);
+  const auto w = tiny_weights<float>(rng);
+  const Vgg<float> full = Vgg<float>::from_tensors(w, Preprocess::Caffe);
+  // The hash is the stream of every convolution's weights then bias, in network order.
+  Hash h;
+  for (int i = 0; i < 16; ++i)
+    for (const char* part : {".weight", ".bias"}) {
+      const Tensor<float>& t = w.at("features." + std::to_string(kFeature[i]) + part);
+      h.add(t.data(), static_cast<size_t>(t.numel()) * sizeof(float));
+    }
+  CHECK(full.weights_hash == h.hex());
+  CHECK(full.convs.size() == 16);
+
+  ModelUse use;
+  use.layers = {"relu2_1", "pool3"};  // pool3 follows conv3_4, the 8th convolution
+  use.raw_weights = false;
+  const Vgg<float> trimmed = Vgg<float>::from_tensors(w, Preprocess::Caffe, vgg19_network(), use);
+  REQUIRE(trimmed.convs.size() == 8);
+  CHECK(trimmed.weights_hash == full.weights_hash);  // also over the convolutions not kept
+  // Convolutions of 3 input channels take the band GEMM (conv1_1; here also conv1_2 and conv3_4):
+  // they keep their weights.
+  for (const auto& c : trimmed.convs) CHECK(c.weights->has_tensor() == (c.weights->shape()[1] == 3));
+  CHECK_THROWS_WITH_AS(trimmed.convs[2].weights->tensor(), doctest::Contains("Winograd transform"),
+                       std::invalid_argument);
+
+  const Tensor<float> x = random_tensor<float>({1, 3, 20, 23}, rng, -2, 2);
+  const std::vector<std::string> layers{"relu1_2", "conv2_2", "pool3"};
+  const auto a = full.forward(constant(x), layers, Pooling::Max);
+  const auto b = trimmed.forward(constant(x), layers, Pooling::Max);
+  for (const auto& name : layers) {
+    CAPTURE(name);
+    const Tensor<float>& ta = a.at(name).value();
+    const Tensor<float>& tb = b.at(name).value();
+    REQUIRE(ta.shape() == tb.shape());
+    CHECK(std::equal(ta.data(), ta.data() + ta.numel(), tb.data()));
+  }
+  // The gradient through the transform-only layers, bit for bit.
+  const Var<float> out = full.forward(constant(x), {"pool3"}, Pooling::Max).at("pool3");
+  const Tensor<float> seed = random_tensor<float>(out.shape(), rng, -1, 1);
+  Tensor<float> ga, gb;
+  for (const Vgg<float>* net : {&full, &trimmed}) {
+    const Var<float> xv = leaf(x, true);
+    backward(net->forward(xv, {"pool3"}, Pooling::Max).at("pool3"), seed);
+    (net == &full ? ga : gb) = xv.grad();
+  }
+  REQUIRE(ga.numel() == x.numel());
+  CHECK(std::equal(ga.data(), ga.data() + ga.numel(), gb.data()));
+
+  CHECK_THROWS_WITH_AS(trimmed.forward(constant(x), {"relu4_1"}, Pooling::Max),
+                       "VGG19: conv4_1 is past the layers this model was loaded for", std::invalid_argument);
+  Vgg<float> reference = trimmed;
+  reference.conv_algo = ConvAlgo::Im2col;  // needs the weights themselves
+  CHECK_THROWS_AS(reference.forward(constant(x), {"relu2_1"}, Pooling::Max), std::invalid_argument);
+
+  use.raw_weights = true;  // the reference mode's model: the weights, U on first use
+  const Vgg<float> kept = Vgg<float>::from_tensors(w, Preprocess::Caffe, vgg19_network(), use);
+  REQUIRE(kept.convs.size() == 8);
+  for (const auto& c : kept.convs) CHECK(c.weights->has_tensor());
+  CHECK_THROWS_AS(Vgg<float>::from_tensors(w, Preprocess::Caffe, vgg19_network(), ModelUse{{"relu9_1"}, true}),
+                  std::invalid_argument);
 }
 
 TEST_CASE("preprocessing conventions and their inverse") {

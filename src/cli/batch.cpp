@@ -266,7 +266,7 @@ int run_batch(const Options& opt, const std::function<bool()>& stop,
     shared.add(std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
                std::to_string(st.st_mtim.tv_nsec));
   }
-  const Vgg<float> net = load_vgg(opt.weights);
+  const Vgg<float> net = load_vgg(opt.weights, model_use(base));  // what every item reads (model_use)
   std::fprintf(stderr, "nst: batch of %zu input%s (shard %d/%d: %zu), %d iterations each, %d threads, weights %s\n",
                all.size(), all.size() == 1 ? "" : "s", opt.shard_index, opt.shard_count, mine.size(),
                opt.settings.iterations, current_thread_count(), opt.weights.c_str());

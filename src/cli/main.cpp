@@ -157,7 +157,8 @@ int run(const Options& opt) {
   // (VGG19's estimate: an upper bound for VGG16.) The network the weights hold, from the header
   // alone, decides which layer names exist and how small an image may be at each scale.
   check_stylize_inputs(weights_network(opt.weights), content, styles, settings);
-  const Vgg<float> net = load_vgg(opt.weights);
+  // Only what this run reads: its layers, and the Winograd layers' transforms without the weights.
+  const Vgg<float> net = load_vgg(opt.weights, model_use(settings));
   if (settings.tile > 0)
     std::fprintf(stderr, "nst: %s\n", describe_tiling(content.height, content.width, settings, *net.network).c_str());
   // Untiled, every evaluation reuses the previous one's blocks (nst/heap.h). A tiled run is the

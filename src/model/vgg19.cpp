@@ -1,6 +1,7 @@
 #include "nst/model/vgg19.h"
 
 #include "nst/cancel.h"
+#include "nst/hash.h"
 #include "nst/io/safetensors.h"
 #include "nst/ops/conv2d.h"
 #include "nst/ops/elementwise.h"
@@ -21,11 +22,15 @@ Preprocess parse_preprocess(const std::string& name) {
 const char* to_string(Preprocess p) { return p == Preprocess::Caffe ? "caffe" : "torchvision"; }
 
 template <class T>
-Vgg<T> Vgg<T>::from_tensors(const std::map<std::string, Tensor<T>>& tensors, Preprocess p, const Network& network) {
+Vgg<T> Vgg<T>::from_tensors(std::map<std::string, Tensor<T>> tensors, Preprocess p, const Network& network,
+                            const ModelUse& use) {
   Vgg net;
   net.network = &network;
   net.preprocess = p;
+  // Every convolution is checked and hashed, also those not kept.
+  Hash hash;
   int64_t in = 3;
+  std::vector<std::pair<Tensor<T>*, Tensor<T>*>> found;
   for (int i = 0; i < network.conv_count; ++i) {
     const std::string wn = network.weight_name(i), bn = network.bias_name(i);
     const auto w = tensors.find(wn), b = tensors.find(bn);
@@ -36,10 +41,30 @@ Vgg<T> Vgg<T>::from_tensors(const std::map<std::string, Tensor<T>>& tensors, Pre
       throw std::invalid_argument(network.name + ": " + wn + " " + shape_str(ws) + " / bias " +
                                   shape_str(b->second.shape()) + " do not fit " + std::to_string(in) +
                                   " input channels");
-    auto weight = std::make_shared<const Tensor<T>>(w->second);
-    net.convs.push_back({weight, std::make_shared<const Tensor<T>>(b->second),
-                         std::make_shared<const ConvWeights<T>>(weight)});
+    hash.add(w->second.data(), static_cast<size_t>(w->second.numel()) * sizeof(T));
+    hash.add(b->second.data(), static_cast<size_t>(b->second.numel()) * sizeof(T));
+    found.emplace_back(&w->second, &b->second);
     in = ws[0];
+  }
+  net.weights_hash = hash.hex();
+  int kept = network.conv_count;
+  if (!use.layers.empty()) {
+    kept = 0;
+    for (size_t i = 0; i <= network.deepest(use.layers); ++i) kept = std::max(kept, network.layers[i].conv + 1);
+  }
+  for (int i = kept; i < network.conv_count; ++i) {
+    *found[static_cast<size_t>(i)].first = Tensor<T>();
+    *found[static_cast<size_t>(i)].second = Tensor<T>();
+  }
+  for (int i = 0; i < kept; ++i) {
+    // Moved out, so that a layer's weights are freed as soon as only its transform is kept.
+    auto weight = std::make_shared<const Tensor<T>>(std::move(*found[static_cast<size_t>(i)].first));
+    auto bias = std::make_shared<const Tensor<T>>(std::move(*found[static_cast<size_t>(i)].second));
+    const ConvShape s{weight->dim(1), 3, 3, weight->dim(0), 3, 1};
+    const bool only_u = !use.raw_weights && conv2d_uses_winograd<T>(s);
+    net.convs.push_back({only_u ? ConvWeights<T>::winograd_only(std::move(weight))
+                                : std::make_shared<const ConvWeights<T>>(std::move(weight)),
+                         std::move(bias)});
   }
   return net;
 }
@@ -59,8 +84,11 @@ std::map<std::string, Var<T>> Vgg<T>::forward(const Var<T>& x, const std::vector
     const LayerInfo& layer = layers[i];
     switch (layer.kind) {
       case LayerKind::Conv: {
+        if (static_cast<size_t>(layer.conv) >= convs.size())
+          throw std::invalid_argument(network->name + ": " + layer.name +
+                                      " is past the layers this model was loaded for");
         const Conv& c = convs[static_cast<size_t>(layer.conv)];
-        auto weights = c.prepared ? c.prepared : std::make_shared<const ConvWeights<T>>(c.weight);
+        const auto& weights = c.weights;
         // conv + ReLU as one op, unless the conv's own output is wanted.
         if (!want[i] && i + 1 <= deepest && layers[i + 1].kind == LayerKind::Relu) {
           h = conv2d_bias_relu(h, weights, c.bias, 1, conv_algo);
@@ -106,7 +134,7 @@ const Network& weights_network(const std::string& path) { return network_of(load
 namespace {
 
 // The model from whatever `read` loads: a file, or a buffer that `path` names in messages.
-Vgg<float> load_vgg_from(const std::string& path,
+Vgg<float> load_vgg_from(const std::string& path, const ModelUse& use,
                          const std::function<WeightsFile(const std::vector<TensorRequest>&)>& read) {
   const Network& network = network_of(read({}), path);
   WeightsFile file;
@@ -126,18 +154,19 @@ Vgg<float> load_vgg_from(const std::string& path,
                          "\"torchvision\" (R,G,B, 0..1, mean/std)");
     }
   }
-  return Vgg<float>::from_tensors(file.tensors, p, network);
+  return Vgg<float>::from_tensors(std::move(file.tensors), p, network, use);
 }
 
 
 }  // namespace
 
-Vgg<float> load_vgg(const std::string& path) {
-  return load_vgg_from(path, [&](const std::vector<TensorRequest>& wanted) { return load_safetensors(path, wanted); });
+Vgg<float> load_vgg(const std::string& path, const ModelUse& use) {
+  return load_vgg_from(path, use,
+                       [&](const std::vector<TensorRequest>& wanted) { return load_safetensors(path, wanted); });
 }
 
-Vgg<float> load_vgg(const unsigned char* bytes, size_t size, const std::string& name) {
-  return load_vgg_from(name, [&](const std::vector<TensorRequest>& wanted) {
+Vgg<float> load_vgg(const unsigned char* bytes, size_t size, const std::string& name, const ModelUse& use) {
+  return load_vgg_from(name, use, [&](const std::vector<TensorRequest>& wanted) {
     return load_safetensors(bytes, size, name, wanted);
   });
 }

@@ -42,16 +42,33 @@ template <class T>
 ConvWeights<T>::ConvWeights(std::shared_ptr<const Tensor<T>> w) : w_(std::move(w)) {
   if (!w_) throw std::invalid_argument("conv2d: no weights");
   require_nchw(w_->shape(), "conv2d weights");
-  const Shape& ws = w_->shape();
-  if (ws[2] != ws[3] || ws[2] % 2 == 0)
-    throw std::invalid_argument("conv2d: weights " + shape_str(ws) + " are not (K,C,R,R) with R odd");
+  shape_ = w_->shape();
+  if (shape_[2] != shape_[3] || shape_[2] % 2 == 0)
+    throw std::invalid_argument("conv2d: weights " + shape_str(shape_) + " are not (K,C,R,R) with R odd");
+}
+
+template <class T>
+std::shared_ptr<const ConvWeights<T>> ConvWeights<T>::winograd_only(std::shared_ptr<const Tensor<T>> w) {
+  auto cw = std::make_shared<ConvWeights<T>>(std::move(w));
+  cw->winograd();
+  cw->w_.reset();
+  return cw;
+}
+
+template <class T>
+const Tensor<T>& ConvWeights<T>::tensor() const {
+  if (!w_)
+    throw std::invalid_argument("conv2d: the weights " + shape_str(shape_) +
+                                " were kept only as their Winograd transform (a model loaded for the fast "
+                                "kernels); this path needs them as they are: load the model with its weights");
+  return *w_;
 }
 
 template <class T>
 const T* ConvWeights<T>::winograd() const {
-  if (w_->dim(2) != 3) throw std::logic_error("ConvWeights::winograd: kernel is not 3x3");
+  if (shape_[2] != 3) throw std::logic_error("ConvWeights::winograd: kernel is not 3x3");
   std::call_once(once_, [this] {
-    const int64_t K = w_->dim(0), C = w_->dim(1);
+    const int64_t K = shape_[0], C = shape_[1];
     u_.resize(static_cast<size_t>(kernels::winograd_weights_size(K, C)));
     kernels::winograd_transform_weights(K, C, w_->data(), u_.data());
   });
@@ -65,7 +82,7 @@ template <class T>
 Var<T> conv_op(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, std::shared_ptr<const Tensor<T>> bias,
                bool relu, int64_t pad, ConvAlgo algo) {
   if (!w) throw std::invalid_argument("conv2d: no weights");
-  const ConvShape s = conv_shape(x.shape(), w->tensor().shape(), pad);
+  const ConvShape s = conv_shape(x.shape(), w->shape(), pad);
   if (bias && bias->shape() != Shape{s.K})
     throw std::invalid_argument("conv2d: bias " + shape_str(bias->shape()) + " does not fit " +
                                 std::to_string(s.K) + " output channels");
@@ -73,6 +90,7 @@ Var<T> conv_op(const Var<T>& x, std::shared_ptr<const ConvWeights<T>> w, std::sh
   const bool gemm = algo == ConvAlgo::Auto && conv2d_uses_gemm<T>(s);
   if (wino && !kernels::winograd_supports(s))
     throw std::invalid_argument("conv2d: Winograd needs a 3x3 kernel with padding 1");
+  if (!wino) (void)w->tensor();  // before any work: throws for weights kept only as U
   const int64_t N = x.shape()[0];
   const int64_t in_size = s.C * s.H * s.W, out_size = s.K * s.OH() * s.OW();
   Tensor<T> y = Tensor<T>::uninitialized({N, s.K, s.OH(), s.OW()});

@@ -1,6 +1,7 @@
 #include "nst/style/checkpoint.h"
 
 #include "nst/half.h"
+#include "nst/hash.h"
 #include "nst/io/atomic_file.h"
 #include "nst/io/safetensors.h"
 #include "nst/style/tiled_loss.h"
@@ -125,32 +126,6 @@ std::map<std::string, Tensor<float>> load(const std::string& path, const std::ve
 }
 
 Eigen::VectorXf to_vector(const Tensor<float>& t) { return Eigen::Map<const Eigen::VectorXf>(t.data(), t.numel()); }
-
-// A 64-bit hash of byte blocks, fed in order (FNV-1a's constants, over 8-byte words where
-// possible: fast enough for a history of gigabytes). Not cryptographic: it detects damage.
-class Hash {
- public:
-  void add(const void* data, size_t size) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    size_t i = 0;
-    for (; i + 8 <= size; i += 8) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      h_ = (h_ ^ w) * kPrime;
-    }
-    for (; i < size; ++i) h_ = (h_ ^ p[i]) * kPrime;
-    h_ = (h_ ^ size) * kPrime;
-  }
-  std::string hex() const {
-    char buf[20];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h_));
-    return buf;
-  }
-
- private:
-  static constexpr uint64_t kPrime = 0x100000001b3ull;
-  uint64_t h_ = 0xcbf29ce484222325ull;
-};
 
 template <class T>
 std::string hash_of(const std::vector<T>& v) {
@@ -472,12 +447,7 @@ std::map<std::string, std::string> describe_run(const StylizeSettings& s, const 
   for (size_t i = 0; i < styles.size(); ++i) d["style." + std::to_string(i)] = image(styles[i]);
   if (s.init == InitMode::Image) d["init_image"] = image(s.init_image);
   for (size_t i = 0; i < s.style_masks.size(); ++i) d["style_mask." + std::to_string(i)] = image(s.style_masks[i]);
-  Hash weights;
-  for (const auto& conv : net.convs) {
-    weights.add(conv.weight->data(), static_cast<size_t>(conv.weight->numel()) * sizeof(float));
-    weights.add(conv.bias->data(), static_cast<size_t>(conv.bias->numel()) * sizeof(float));
-  }
-  d["weights"] = weights.hex();
+  d["weights"] = net.weights_hash;
   d["preprocess"] = to_string(net.preprocess);
   d["network"] = net.network->name;
   return d;

@@ -12,6 +12,14 @@ void set_reference_mode(StylizeSettings& s) {
   s.clamp = Clamp::Off;  // torch.optim.LBFGS has no box
 }
 
+ModelUse model_use(const StylizeSettings& s) {
+  ModelUse use;
+  use.layers = s.loss.content_layers;
+  use.layers.insert(use.layers.end(), s.loss.style_layers.begin(), s.loss.style_layers.end());
+  use.raw_weights = s.conv_algo == ConvAlgo::Im2col;
+  return use;
+}
+
 bool clamp_enabled(const StylizeSettings& s) { return s.clamp == Clamp::Auto ? !s.line_search : s.clamp == Clamp::On; }
 
 const char* to_string(InitMode m) {

@@ -45,12 +45,20 @@ class ConvWeights {
  public:
   // Throws std::invalid_argument unless w is (K,C,R,R) with R odd.
   explicit ConvWeights(std::shared_ptr<const Tensor<T>> w);
-  const Tensor<T>& tensor() const { return *w_; }
-  const std::shared_ptr<const Tensor<T>>& tensor_ptr() const { return w_; }
+  // The same holding only U, made now: for a layer that only ever runs Winograd (a model loaded
+  // for the fast kernels, nst/model/vgg19.h). U is 4x the weights' size, so keeping both costs
+  // a quarter more. tensor() then throws std::invalid_argument; R must be 3.
+  static std::shared_ptr<const ConvWeights> winograd_only(std::shared_ptr<const Tensor<T>> w);
+
+  const Shape& shape() const { return shape_; }
+  bool has_tensor() const { return w_ != nullptr; }
+  const Tensor<T>& tensor() const;
+  const std::shared_ptr<const Tensor<T>>& tensor_ptr() const { return w_; }  // null after winograd_only
   // (36,K,C); only for R == 3.
   const T* winograd() const;
 
  private:
+  Shape shape_;
   std::shared_ptr<const Tensor<T>> w_;
   mutable std::once_flag once_;
   mutable Buffer<T> u_;

@@ -6,6 +6,7 @@
 
 #include "nst/io/image.h"
 #include "nst/model/network.h"
+#include "nst/model/vgg19.h"
 #include "nst/ops/conv2d.h"
 #include "nst/optim/lbfgs.h"
 #include "nst/style/gatys.h"
@@ -99,6 +100,11 @@ class SettingsError : public std::invalid_argument {
 // settings.line_search. The one place that rule lives: stylize() and the run's checkpoint
 // identity (describe_run, which records the resolved value) read the box through it.
 bool clamp_enabled(const StylizeSettings& settings);
+
+// What a run with these settings reads of the model: its content and style layers, and the
+// convolution weights themselves only where it runs the reference kernels (ConvAlgo::Im2col).
+// A front end that loads the model for such runs only passes it to load_vgg (nst/model/vgg19.h).
+ModelUse model_use(const StylizeSettings& settings);
 
 // The PyTorch reference mode: what torch.optim.LBFGS (no line search) does on the same loss with
 // direct convolutions, so that nst's loss trajectory reproduces PyTorch's to float noise:
