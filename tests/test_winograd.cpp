@@ -161,10 +161,12 @@ TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like l
           "the AVX2 and AVX-512 sets give the same bits") {
   std::mt19937_64 rng(64);
   // Groups split among the threads, then groups taken whole by a thread; partial tiles.
-  for (const ConvShape s : {shape(200, 84, 84, 90), shape(8, 200, 180, 12)}) {
+  // The third: partial tiles at the right and bottom, 16-tile blocks and a partial one.
+  for (const ConvShape s : {shape(200, 84, 84, 90), shape(8, 200, 180, 12), shape(9, 46, 71, 7)}) {
     CAPTURE(s.C);
     const Tensor<float> x = random_tensor<float>({s.C, s.H, s.W}, rng);
     const Tensor<float> w = random_tensor<float>({s.K, s.C, 3, 3}, rng, -0.1, 0.1);
+    const Tensor<float> b = random_tensor<float>({s.K}, rng, -0.5, 0.5);
     const Tensor<float> dy = random_tensor<float>({s.K, s.H, s.W}, rng);
     Buffer<float> U(static_cast<size_t>(kernels::winograd_weights_size(s.K, s.C)));
     kernels::winograd_transform_weights(s.K, s.C, w.data(), U.data());
@@ -173,6 +175,22 @@ TEST_CASE("winograd conv is bit-identical for 1, 2 and 3 threads on a VGG-like l
       kernels::conv3x3_forward_winograd(s, x.data(), U.data(), y.data());
       kernels::conv3x3_backward_input_winograd(s, dy.data(), U.data(), dx.data());
       return std::make_pair(std::move(y), std::move(dx));
+    });
+    // With the epilogue (bias, ReLU, mask) and the backward through the mask, overwriting;
+    // the mask's bytes ride along in the output's last values.
+    check_same_bits_for_threads_and_sets([&] {
+      Tensor<float> y({s.K, s.H, s.W}), dx({s.C, s.H, s.W}, 0.5f);
+      Buffer<uint8_t> mask(static_cast<size_t>(y.numel()), 7);
+      kernels::ConvEpilogue<float> epi;
+      epi.bias = b.data();
+      epi.relu = true;
+      epi.mask = mask.data();
+      kernels::conv3x3_forward_winograd(s, x.data(), U.data(), y.data(), epi);
+      kernels::conv3x3_backward_input_winograd(s, dy.data(), U.data(), dx.data(), mask.data(), /*accumulate=*/false);
+      Tensor<float> y_and_mask({y.numel() + y.numel()});
+      std::copy(y.data(), y.data() + y.numel(), y_and_mask.data());
+      for (int64_t i = 0; i < y.numel(); ++i) y_and_mask[y.numel() + i] = mask[static_cast<size_t>(i)];
+      return std::make_pair(std::move(y_and_mask), std::move(dx));
     });
   }
 }
