@@ -1,6 +1,6 @@
 // The Winograd tile-row transforms (nst/kernels/winograd_rows.h), included by each kernel set's
-// file inside its own namespace and compiled with its flags. Needs <cstdint>, and
-// <immintrin.h> where __AVX2__ is defined.
+// file inside its own namespace and compiled with its flags. Needs <cstdint>, <immintrin.h>
+// where __AVX2__ is defined, and <algorithm> and <type_traits> where __AVX512F__ is.
 
 // The 1-D transforms, applied to 6 (or 4) rows of n values each; vectorized across the rows'
 // elements (the tiles). Interpolation points 0, ±2/3, ±3/2 and infinity (winograd.h), the rows
@@ -46,37 +46,14 @@ inline void output_1d(const T* const in[6], T* const out[4], int64_t n) {
   }
 }
 
-// p_q[m] = r[4m + q] for m < n, q < 4 (a 4-way deinterleave), and its inverse. Compilers do not
-// vectorize these strided loops; for float they are permutes in registers, 16 values of each
-// phase at a time with AVX-512, then 8 with AVX2, the rest one by one.
-#if defined(__AVX512F__)
-// Lane indices for _mm512_permutex2var_ps over a pair (a, b): even/odd elements of a:b, and
-// a's or b's halves interleaved.
-inline __m512i even_lanes() { return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30); }
-inline __m512i odd_lanes() { return _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31); }
-inline __m512i zip_low() { return _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23); }
-inline __m512i zip_high() { return _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31); }
-#endif
+// p_q[m] = r[4m + q] for m < n, q < 4 (a 4-way deinterleave), and its inverse, for the rows
+// kept in scratch (the AVX2 and portable sets, and double). Compilers do not vectorize these
+// strided loops; with AVX2 they are permutes in registers, 8 values of each phase at a time,
+// the rest one by one.
 
 template <class T>
 inline void deinterleave4(const T* r, T* p0, T* p1, T* p2, T* p3, int64_t n) {
   int64_t m = 0;
-#if defined(__AVX512F__)
-  if constexpr (sizeof(T) == 4) {  // 16 at a time: even/odd twice, 8 permutes per 64 values
-    const __m512i ev = even_lanes(), od = odd_lanes();
-    for (; m + 16 <= n; m += 16) {
-      const float* q = r + 4 * m;
-      const __m512 z0 = _mm512_loadu_ps(q), z1 = _mm512_loadu_ps(q + 16);
-      const __m512 z2 = _mm512_loadu_ps(q + 32), z3 = _mm512_loadu_ps(q + 48);
-      const __m512 e01 = _mm512_permutex2var_ps(z0, ev, z1), o01 = _mm512_permutex2var_ps(z0, od, z1);
-      const __m512 e23 = _mm512_permutex2var_ps(z2, ev, z3), o23 = _mm512_permutex2var_ps(z2, od, z3);
-      _mm512_storeu_ps(p0 + m, _mm512_permutex2var_ps(e01, ev, e23));
-      _mm512_storeu_ps(p1 + m, _mm512_permutex2var_ps(o01, ev, o23));
-      _mm512_storeu_ps(p2 + m, _mm512_permutex2var_ps(e01, od, e23));
-      _mm512_storeu_ps(p3 + m, _mm512_permutex2var_ps(o01, od, o23));
-    }
-  }
-#endif
 #if defined(__AVX2__)
   if constexpr (sizeof(T) == 4) {
     const __m256i order = _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7);
@@ -105,22 +82,6 @@ inline void deinterleave4(const T* r, T* p0, T* p1, T* p2, T* p3, int64_t n) {
 template <class T>
 inline void interleave4(const T* p0, const T* p1, const T* p2, const T* p3, T* r, int64_t n) {
   int64_t m = 0;
-#if defined(__AVX512F__)
-  if constexpr (sizeof(T) == 4) {  // 16 at a time: two rounds of zips, 8 permutes per 64 values
-    const __m512i lo = zip_low(), hi = zip_high();
-    for (; m + 16 <= n; m += 16) {
-      const __m512 x = _mm512_loadu_ps(p0 + m), y = _mm512_loadu_ps(p1 + m);
-      const __m512 z = _mm512_loadu_ps(p2 + m), w = _mm512_loadu_ps(p3 + m);
-      const __m512 xz_lo = _mm512_permutex2var_ps(x, lo, z), xz_hi = _mm512_permutex2var_ps(x, hi, z);
-      const __m512 yw_lo = _mm512_permutex2var_ps(y, lo, w), yw_hi = _mm512_permutex2var_ps(y, hi, w);
-      float* q = r + 4 * m;
-      _mm512_storeu_ps(q, _mm512_permutex2var_ps(xz_lo, lo, yw_lo));
-      _mm512_storeu_ps(q + 16, _mm512_permutex2var_ps(xz_lo, hi, yw_lo));
-      _mm512_storeu_ps(q + 32, _mm512_permutex2var_ps(xz_hi, lo, yw_hi));
-      _mm512_storeu_ps(q + 48, _mm512_permutex2var_ps(xz_hi, hi, yw_hi));
-    }
-  }
-#endif
 #if defined(__AVX2__)
   if constexpr (sizeof(T) == 4) {
     for (; m + 8 <= n; m += 8) {
@@ -220,137 +181,127 @@ void input_tile_row(const WinogradRowArgs<T>& args) {
 }
 
 #if defined(__AVX512F__)
-// The same transform in registers, 16 tiles at a time (AVX-512, float): the operations of
-// input_1d in its order, so the same bits as input_tile_row, without its scratch rows. Those
-// are stored and at once read back at offsets that straddle two stores (p0 + 1), which stalls
-// on store forwarding: perf put 40% of input_tile_row's time on that first load.
+// The same transforms in registers, a vector of WinogradVec::kLanes tiles at a time, without
+// the scratch rows: the operations of input_1d and output_1d in their order, so the bits of
+// input_tile_row and output_tile_row. Those store a strip or its phases and at once read them
+// back, the input's at p0 + 1, a load that straddles two recent stores and so waits for them to
+// retire (perf put 40% of the input transform on that load). A vector set plugs in with its
+// WinogradVec (winograd_zmm.inl: AVX-512, 16 tiles). AVX2 keeps the scratch rows: the same code
+// with 8-float vectors measured slower there, input 1.3x in the backward (16 registers: half
+// the vertical pass spills; its shuffles all take one port).
+#include "winograd_zmm.inl"
 
-// input_1d's rows 0-2 from d0..d4 (the first half) and rows 3-5 from d1..d5 (the second), in
-// its operations and order.
+using Vec = WinogradVec;
+using VecF = Vec::V;
+constexpr int kVecTiles = Vec::kLanes;
+
+// input_1d's rows 0-2 from d0..d4 (Half 0), or its rows 3-5 from d1..d5 (Half 1).
 template <int Half>
-inline void input_1d_half_zmm(const __m512 d[6], __m512 o[3]) {
-  const auto k = [](float v) { return _mm512_set1_ps(v); };
-  const auto mul = [](__m512 x, __m512 y) { return _mm512_mul_ps(x, y); };
+inline void input_1d_vec(const VecF d[6], VecF o[3]) {
+  const auto k = Vec::set1;
   if constexpr (Half == 0) {
-    const __m512 a = _mm512_sub_ps(mul(k(2.25f), d[1]), d[3]);
-    const __m512 b = _mm512_sub_ps(mul(k(3.375f), d[2]), mul(k(1.5f), d[4]));
-    o[0] = _mm512_sub_ps(mul(k(9.f), _mm512_add_ps(d[0], d[4])), mul(k(24.25f), d[2]));
-    o[1] = _mm512_add_ps(a, b);
-    o[2] = _mm512_sub_ps(a, b);
+    const VecF a = Vec::sub(Vec::mul(k(2.25f), d[1]), d[3]);
+    const VecF b = Vec::sub(Vec::mul(k(3.375f), d[2]), Vec::mul(k(1.5f), d[4]));
+    o[0] = Vec::sub(Vec::mul(k(9.f), Vec::add(d[0], d[4])), Vec::mul(k(24.25f), d[2]));
+    o[1] = Vec::add(a, b);
+    o[2] = Vec::sub(a, b);
   } else {
-    const __m512 c = _mm512_sub_ps(mul(k(1.5f), d[1]), mul(k(3.375f), d[3]));
-    const __m512 e = _mm512_sub_ps(d[2], mul(k(2.25f), d[4]));
-    o[0] = _mm512_add_ps(c, e);
-    o[1] = _mm512_sub_ps(c, e);
-    o[2] = _mm512_sub_ps(mul(k(9.f), _mm512_add_ps(d[1], d[5])), mul(k(24.25f), d[3]));
+    const VecF c = Vec::sub(Vec::mul(k(1.5f), d[1]), Vec::mul(k(3.375f), d[3]));
+    const VecF e = Vec::sub(d[2], Vec::mul(k(2.25f), d[4]));
+    o[0] = Vec::add(c, e);
+    o[1] = Vec::sub(c, e);
+    o[2] = Vec::sub(Vec::mul(k(9.f), Vec::add(d[1], d[5])), Vec::mul(k(24.25f), d[3]));
   }
 }
 
-inline void input_1d_zmm(const __m512 d[6], __m512 o[6]) {
-  input_1d_half_zmm<0>(d, o);
-  input_1d_half_zmm<1>(d, o + 3);
+inline void output_1d_vec(const VecF m[6], VecF o[4]) {
+  const auto k = Vec::set1;
+  const VecF p12 = Vec::add(m[1], m[2]), d12 = Vec::sub(m[1], m[2]);
+  const VecF p34 = Vec::add(m[3], m[4]), d34 = Vec::sub(m[3], m[4]);
+  o[0] = Vec::add(Vec::add(m[0], Vec::mul(k(27.f), p12)), p34);
+  o[1] = Vec::add(Vec::mul(k(18.f), d12), Vec::mul(k(1.5f), d34));
+  o[2] = Vec::add(Vec::mul(k(12.f), p12), Vec::mul(k(2.25f), p34));
+  o[3] = Vec::add(Vec::add(Vec::mul(k(8.f), d12), Vec::mul(k(3.375f), d34)), m[5]);
 }
 
-// Lanes l of 16 with 0 <= x0 + l < W.
-inline __mmask16 columns_inside(int64_t x0, int64_t W) {
-  const int64_t lo = std::max<int64_t>(0, -x0), hi = std::min<int64_t>(16, W - x0);
-  if (hi <= lo) return 0;
-  return static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
-// The input rows 4ty - 1 .. 4ty + 4 of one tile row, as input_1d_half_zmm reads them.
-template <bool Flip>
-struct InputRows {
-  const float* row[6];      // a zero row for those outside the image
-  const uint8_t* mask[6];   // Flip: the mask's rows, or null
-  int64_t W;
-
-  // Columns x0 .. x0 + 15 of rows a0 .. a0 + 4, zero outside 0 .. W - 1. Flip: each row is
-  // stored mirrored (column x at W - 1 - x) and read as row ⊙ mask when mask is set.
-  void load(int a0, int64_t x0, __m512 d[6]) const {
-    if constexpr (!Flip) {
-      const __mmask16 m = columns_inside(x0, W);
-#pragma GCC unroll 5
-      for (int a = a0; a < a0 + 5; ++a) d[a] = _mm512_maskz_loadu_ps(m, row[a] + x0);
-    } else {
-      const int64_t base = W - 16 - x0;  // where column x0 + 15 is stored
-      const __mmask16 inside = columns_inside(base, W);
-      const __m512i reversed = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-#pragma GCC unroll 5
-      for (int a = a0; a < a0 + 5; ++a) {
-        __mmask16 m = inside;
-        if (mask[a]) {
-          const __m128i bytes = _mm_maskz_loadu_epi8(m, mask[a] + base);
-          m &= _mm_test_epi8_mask(bytes, bytes);
-        }
-        // (unmasked permutexvar: GCC 12 warns in its own header)
-        d[a] = _mm512_maskz_permutexvar_ps(0xFFFF, reversed, _mm512_maskz_loadu_ps(m, row[a] + base));
-      }
-    }
-  }
+// The lanes lo .. hi - 1 of a vector of columns x0 .. x0 + kLanes - 1 that lie in 0 .. W - 1.
+struct Lanes {
+  int lo, hi;
+  Lanes(int64_t x0, int64_t W)
+      : lo(static_cast<int>(std::clamp<int64_t>(-x0, 0, Vec::kLanes))),
+        hi(static_cast<int>(std::clamp<int64_t>(W - x0, lo, Vec::kLanes))) {}
 };
 
-template <bool Flip>
-void input_tile_row_zmm(const WinogradRowArgs<float>& args) {
+// Columns x0 .. x0 + kLanes - 1 of an image row of W values, zero outside 0 .. W - 1. Flip: the
+// row is stored mirrored (column x at W - 1 - x); Masked: read as row ⊙ mask.
+template <bool Flip, bool Masked>
+inline VecF load_columns(const float* row, const uint8_t* mask, int64_t x0, int64_t W) {
+  if constexpr (!Flip) {
+    const Lanes in(x0, W);
+    return Vec::load(row + x0, in.lo, in.hi);
+  } else {
+    const int64_t base = W - Vec::kLanes - x0;  // where column x0 + kLanes - 1 is stored
+    const Lanes in(base, W);
+    if constexpr (Masked) return Vec::reverse(Vec::load_nonzero(row + base, mask + base, in.lo, in.hi));
+    return Vec::reverse(Vec::load(row + base, in.lo, in.hi));
+  }
+}
+
+// V_ξ of a tile row, kVecTiles tiles at a time: their columns 4·tx0 - 1 .. 4·tx0 + 4·kVecTiles
+// are four vectors and two values of a fifth, which is the next block's first.
+// Masked (backward only): the input is read as plane_in ⊙ mask_in.
+template <bool Flip, bool Masked>
+void input_tile_row_vec(const WinogradRowArgs<float>& args) {
   const WinogradGeometry& g = *args.g;
   const RowScratch<float> s(g, args.scratch);
-  const int64_t xi_stride = args.xi_stride;
+  const int64_t xi_stride = args.xi_stride, W = g.W;
   float* V = args.v;
-  InputRows<Flip> in;
-  in.W = g.W;
+  const float* rows[6];  // image rows 4ty - 1 .. 4ty + 4; a zero row outside the image
+  const uint8_t* masks[6];
   for (int a = 0; a < 6; ++a) {
     const int64_t yy = 4 * args.ty - 1 + a;
     const bool inside = yy >= 0 && yy < g.H;
-    const int64_t row = (Flip ? g.H - 1 - yy : yy) * g.W;
-    in.row[a] = inside ? args.plane_in + row : s.zero;
-    in.mask[a] = inside && args.mask_in ? args.mask_in + row : nullptr;
+    const int64_t row = (Flip ? g.H - 1 - yy : yy) * W;
+    rows[a] = inside ? args.plane_in + row : s.zero;
+    masks[a] = inside && Masked ? args.mask_in + row : reinterpret_cast<const uint8_t*>(s.zero);
   }
-  const __m512i ev = even_lanes(), od = odd_lanes();
-  const __m512i next0 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
-  const __m512i next1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
-  // Output rows 0-2, then 3-5 (input_1d_half_zmm), each through both passes: 15 vectors of the
-  // vertical pass live at a time.
+  // Strip rows 0-2, then 3-5 (input_1d_vec's halves), each through both passes: 15 vectors of
+  // the vertical pass live at a time.
   auto half = [&](auto h) {
     constexpr int Half = decltype(h)::value;
-    // strip[i][c]: strip row Half·3 + i (down the columns) at columns 4·tx0 - 1 + 16c. Tiles
-    // tx0 .. tx0 + 15 read columns 4·tx0 - 1 .. 4·tx0 + 64: four vectors and two values of a
-    // fifth, which is the next block's first.
-    __m512 strip[3][5];
-    __m512 d[6];
-    __m512 col[3];
-    in.load(Half, -1, d);
-    input_1d_half_zmm<Half>(d, col);
+    // Down the columns: strip row Half·3 + i at the kLanes columns from x0.
+    auto vertical = [&](int64_t x0, VecF out[3]) {
+      VecF d[6];
+#pragma GCC unroll 5
+      for (int a = Half; a < Half + 5; ++a) d[a] = load_columns<Flip, Masked>(rows[a], masks[a], x0, W);
+      input_1d_vec<Half>(d, out);
+    };
+    VecF strip[3][5];  // [i][c]: strip row Half·3 + i at columns 4·tx0 - 1 + kLanes·c
+    VecF col[3];
+    vertical(-1, col);
 #pragma GCC unroll 3
     for (int i = 0; i < 3; ++i) strip[i][0] = col[i];
-    for (int64_t tx0 = 0; tx0 < g.tiles_x; tx0 += 16) {
-      const int64_t x0 = 4 * tx0 - 1;
+    for (int64_t tx0 = 0; tx0 < g.tiles_x; tx0 += kVecTiles) {
 #pragma GCC unroll 4
       for (int c = 1; c < 5; ++c) {
-        in.load(Half, x0 + 16 * c, d);
-        input_1d_half_zmm<Half>(d, col);
+        vertical(4 * tx0 - 1 + Vec::kLanes * c, col);
 #pragma GCC unroll 3
         for (int i = 0; i < 3; ++i) strip[i][c] = col[i];
       }
-      const int64_t n = std::min<int64_t>(16, g.tiles_x - tx0);
-      const __mmask16 keep = static_cast<__mmask16>(n == 16 ? 0xFFFF : (1u << n) - 1);
+      const int n = static_cast<int>(std::min<int64_t>(kVecTiles, g.tiles_x - tx0));
       // Across the tiles: tile tx reads strip columns 4tx - 1 .. 4tx + 4, the phases p0..p3
       // and p0, p1 of the next tile.
 #pragma GCC unroll 3
       for (int i = 0; i < 3; ++i) {
-        const __m512* r = strip[i];
-        const __m512 e01 = _mm512_permutex2var_ps(r[0], ev, r[1]), o01 = _mm512_permutex2var_ps(r[0], od, r[1]);
-        const __m512 e23 = _mm512_permutex2var_ps(r[2], ev, r[3]), o23 = _mm512_permutex2var_ps(r[2], od, r[3]);
-        __m512 p[6], o[6];
-        p[0] = _mm512_permutex2var_ps(e01, ev, e23);
-        p[1] = _mm512_permutex2var_ps(o01, ev, o23);
-        p[2] = _mm512_permutex2var_ps(e01, od, e23);
-        p[3] = _mm512_permutex2var_ps(o01, od, o23);
-        p[4] = _mm512_permutex2var_ps(p[0], next0, r[4]);
-        p[5] = _mm512_permutex2var_ps(p[1], next1, r[4]);
-        input_1d_zmm(p, o);
+        VecF p[6], o[6];
+        Vec::deinterleave4(strip[i], p);
+        p[4] = Vec::next(p[0], strip[i][4], 0);
+        p[5] = Vec::next(p[1], strip[i][4], 1);
+        input_1d_vec<0>(p, o);
+        input_1d_vec<1>(p, o + 3);
         float* v = V + (Half * 3 + i) * 6 * xi_stride + tx0;
 #pragma GCC unroll 6
-        for (int j = 0; j < 6; ++j) _mm512_mask_storeu_ps(v + j * xi_stride, keep, o[j]);
+        for (int j = 0; j < 6; ++j) Vec::store(v + j * xi_stride, 0, n, o[j]);
       }
 #pragma GCC unroll 3
       for (int i = 0; i < 3; ++i) strip[i][0] = strip[i][4];
@@ -360,29 +311,14 @@ void input_tile_row_zmm(const WinogradRowArgs<float>& args) {
   half(std::integral_constant<int, 1>());
 }
 
-// output_1d on 6 vectors, its operations in its order.
-inline void output_1d_zmm(const __m512 m[6], __m512 o[4]) {
-  const auto k = [](float v) { return _mm512_set1_ps(v); };
-  const auto mul = [](__m512 x, __m512 y) { return _mm512_mul_ps(x, y); };
-  const __m512 p12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
-  const __m512 p34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
-  o[0] = _mm512_add_ps(_mm512_add_ps(m[0], mul(k(27.f), p12)), p34);
-  o[1] = _mm512_add_ps(mul(k(18.f), d12), mul(k(1.5f), d34));
-  o[2] = _mm512_add_ps(mul(k(12.f), p12), mul(k(2.25f), p34));
-  o[3] = _mm512_add_ps(_mm512_add_ps(mul(k(8.f), d12), mul(k(3.375f), d34)), m[5]);
-}
-
-// The output transform in registers, 16 tiles (64 columns) at a time: output_tile_row's
-// operations in its order, without its scratch rows.
+// Output tile row ty from M, kVecTiles tiles (4·kVecTiles columns) at a time.
 template <bool Flip>
-void output_tile_row_zmm(const WinogradRowArgs<float>& args) {
+void output_tile_row_vec(const WinogradRowArgs<float>& args) {
   const WinogradGeometry& g = *args.g;
   const float* M = args.m;
   const int64_t xi_stride = args.xi_stride, W = g.W;
   const bool relu = args.relu, accumulate = args.accumulate, add_bias = args.bias != 0.f;
-  const __m512 bias = _mm512_set1_ps(args.bias), zero = _mm512_setzero_ps();
-  const __m512i lo = zip_low(), hi = zip_high();
-  const __m512i reversed = _mm512_setr_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const VecF bias = Vec::set1(args.bias);
   const int rows = static_cast<int>(std::min<int64_t>(4, g.H - 4 * args.ty));
   float* out_row[4];
   uint8_t* mask_row[4];
@@ -391,54 +327,49 @@ void output_tile_row_zmm(const WinogradRowArgs<float>& args) {
     out_row[a] = args.plane_out + (Flip ? g.H - 1 - yy : yy) * W;
     mask_row[a] = args.mask_out ? args.mask_out + yy * W : nullptr;
   }
-  // Output row a, columns x0 .. x0 + 15 (those below W), from v.
-  auto store = [&](int a, int64_t x0, __m512 v) {
+  // Output row a, columns x0 .. x0 + kLanes - 1 (those below W), from v: mirrored (Flip), or
+  // with bias, ReLU and mask; added to the row when accumulating.
+  auto store = [&](int a, int64_t x0, VecF v) {
+    int64_t at = x0;
     if constexpr (Flip) {
-      const int64_t base = W - 16 - x0;  // where column x0 + 15 goes
-      const __mmask16 m = columns_inside(base, W);
-      v = _mm512_maskz_permutexvar_ps(0xFFFF, reversed, v);
-      float* dst = out_row[a] + base;
-      if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst), v);
-      _mm512_mask_storeu_ps(dst, m, v);
+      at = W - Vec::kLanes - x0;  // where column x0 + kLanes - 1 goes
+      v = Vec::reverse(v);
     } else {
-      const __mmask16 m = columns_inside(x0, W);
-      if (add_bias) v = _mm512_add_ps(v, bias);
+      if (add_bias) v = Vec::add(v, bias);
       if (relu) {
-        const __mmask16 positive = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
-        if (mask_row[a]) _mm_mask_storeu_epi8(mask_row[a] + x0, m, _mm_maskz_set1_epi8(positive, 1));
-        v = _mm512_maskz_mov_ps(positive, v);
+        const Vec::Flags positive = Vec::positive(v);
+        if (mask_row[a]) {
+          const Lanes in(x0, W);
+          Vec::store_flags(mask_row[a] + x0, in.lo, in.hi, positive);
+        }
+        v = Vec::keep(positive, v);
       }
-      float* dst = out_row[a] + x0;
-      if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst), v);
-      _mm512_mask_storeu_ps(dst, m, v);
     }
+    const Lanes in(at, W);
+    float* dst = out_row[a] + at;
+    if (accumulate) v = Vec::add(Vec::load(dst, in.lo, in.hi), v);
+    Vec::store(dst, in.lo, in.hi, v);
   };
-  for (int64_t tx0 = 0; tx0 < g.tiles_x; tx0 += 16) {
-    const int64_t n = std::min<int64_t>(16, g.tiles_x - tx0);
-    const __mmask16 keep = static_cast<__mmask16>(n == 16 ? 0xFFFF : (1u << n) - 1);
-    // 1. Across the tiles, row i of M: 4 values per tile, interleaved into 64 columns.
-    __m512 strip[6][4];
+  for (int64_t tx0 = 0; tx0 < g.tiles_x; tx0 += kVecTiles) {
+    const int n = static_cast<int>(std::min<int64_t>(kVecTiles, g.tiles_x - tx0));
+    // 1. Across the tiles, row i of M: 4 values per tile, interleaved into 4·kLanes columns.
+    VecF strip[6][4];
 #pragma GCC unroll 6
     for (int i = 0; i < 6; ++i) {
-      __m512 m[6], h[4];
+      VecF m[6], h[4];
 #pragma GCC unroll 6
-      for (int j = 0; j < 6; ++j) m[j] = _mm512_maskz_loadu_ps(keep, M + (i * 6 + j) * xi_stride + tx0);
-      output_1d_zmm(m, h);
-      const __m512 xz_lo = _mm512_permutex2var_ps(h[0], lo, h[2]), xz_hi = _mm512_permutex2var_ps(h[0], hi, h[2]);
-      const __m512 yw_lo = _mm512_permutex2var_ps(h[1], lo, h[3]), yw_hi = _mm512_permutex2var_ps(h[1], hi, h[3]);
-      strip[i][0] = _mm512_permutex2var_ps(xz_lo, lo, yw_lo);
-      strip[i][1] = _mm512_permutex2var_ps(xz_lo, hi, yw_lo);
-      strip[i][2] = _mm512_permutex2var_ps(xz_hi, lo, yw_hi);
-      strip[i][3] = _mm512_permutex2var_ps(xz_hi, hi, yw_hi);
+      for (int j = 0; j < 6; ++j) m[j] = Vec::load(M + (i * 6 + j) * xi_stride + tx0, 0, n);
+      output_1d_vec(m, h);
+      Vec::interleave4(h, strip[i]);
     }
     // 2. Down the columns: output row a = Σ_i AT[a][i] strip[i].
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {
-      const int64_t x0 = 4 * tx0 + 16 * c;
+      const int64_t x0 = 4 * tx0 + Vec::kLanes * c;
       if (x0 >= W) break;
-      const __m512 col[6] = {strip[0][c], strip[1][c], strip[2][c], strip[3][c], strip[4][c], strip[5][c]};
-      __m512 o[4];
-      output_1d_zmm(col, o);
+      const VecF col[6] = {strip[0][c], strip[1][c], strip[2][c], strip[3][c], strip[4][c], strip[5][c]};
+      VecF o[4];
+      output_1d_vec(col, o);
       for (int a = 0; a < rows; ++a) store(a, x0, o[a]);
     }
   }
@@ -510,10 +441,12 @@ template <class T>
 void input_row(const WinogradRowArgs<T>& a) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) {
-    if (a.flip)
-      input_tile_row_zmm<true>(a);
+    if (!a.flip)
+      input_tile_row_vec<false, false>(a);
+    else if (a.mask_in)
+      input_tile_row_vec<true, true>(a);
     else
-      input_tile_row_zmm<false>(a);
+      input_tile_row_vec<true, false>(a);
     return;
   }
 #endif
@@ -528,9 +461,9 @@ void output_row(const WinogradRowArgs<T>& a) {
 #if defined(__AVX512F__)
   if constexpr (sizeof(T) == 4) {
     if (a.flip)
-      output_tile_row_zmm<true>(a);
+      output_tile_row_vec<true>(a);
     else
-      output_tile_row_zmm<false>(a);
+      output_tile_row_vec<false>(a);
     return;
   }
 #endif
