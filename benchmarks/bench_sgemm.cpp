@@ -17,6 +17,7 @@
 // Where BLIS is installed (Debian libblis-openmp-dev) it is timed on the same single calls too.
 #include "nst/kernels/kernel_set.h"
 #include "nst/kernels/sgemm.h"
+#include "nst/kernels/winograd.h"
 #include "nst/tensor.h"
 
 #include <Eigen/Core>
@@ -103,26 +104,30 @@ double rel_diff(const float* a, const float* b, int64_t M, int64_t N, int64_t ld
 }
 
 // One GEMM of the Winograd step: U is the (rows x cols) weight matrix of one position as
-// stored, (M x K) forward, (K x M) backward.
+// stored, (M x K) forward, (K x M) backward, its rows u_ld(bwd, M, K) apart as in nst's U.
+int64_t u_ld(bool bwd, int64_t M, int64_t K) { return nst::kernels::winograd_u_stride(bwd ? M : K); }
+
 void eigen_gemm(bool bwd, int64_t M, int64_t N, int64_t K, const float* U, const float* V,
                 int64_t G, float* out) {
   Strided<float> m(out, M, N, Eigen::OuterStride<>(G));
   const ConstStrided<float> v(V, K, N, Eigen::OuterStride<>(G));
+  const int64_t ld = u_ld(bwd, M, K);
   if (bwd) {
-    const ConstStrided<float> u(U, K, M, Eigen::OuterStride<>(M));
+    const ConstStrided<float> u(U, K, M, Eigen::OuterStride<>(ld));
     m.noalias() = u.transpose() * v;
   } else {
-    const ConstStrided<float> u(U, M, K, Eigen::OuterStride<>(K));
+    const ConstStrided<float> u(U, M, K, Eigen::OuterStride<>(ld));
     m.noalias() = u * v;
   }
 }
 
 void nst_gemm(bool bwd, int64_t M, int64_t N, int64_t K, const float* U, const float* V, int64_t G,
               float* out) {
+  const int64_t ld = u_ld(bwd, M, K);
   if (bwd)
-    nst::kernels::sgemm(M, N, K, U, 1, M, V, G, 1, out, G);
+    nst::kernels::sgemm(M, N, K, U, 1, ld, V, G, 1, out, G);
   else
-    nst::kernels::sgemm(M, N, K, U, K, 1, V, G, 1, out, G);
+    nst::kernels::sgemm(M, N, K, U, ld, 1, V, G, 1, out, G);
 }
 
 bool check(bool bwd, int64_t M, int64_t N, int64_t K, const float* U, const float* V, int64_t G,
@@ -184,7 +189,7 @@ int main(int argc, char** argv) {
     if ((o.only == "fwd" && bwd) || (o.only == "bwd" && !bwd)) continue;
     for (auto [Co, Ci] : layers) {
       const int64_t M = bwd ? Ci : Co, K = bwd ? Co : Ci;
-      Vec U(static_cast<size_t>(M * K));
+      Vec U(static_cast<size_t>((bwd ? K : M) * u_ld(bwd, M, K)));
       fill(U, rng);
       for (int64_t n : o.ns)
         for (int64_t gs : o.strides) {

@@ -98,9 +98,12 @@ TEST_CASE("winograd conv matches the naive conv on layer-like shapes spanning se
   // tiles, a thread each; then 2 groups of 14 and 7 tile rows (12 MiB of V and M in float)
   // split among the threads; partial tiles at the right and bottom edges, GEMMs over many
   // channels.
+  // Last, input channels a multiple of 256, whose U rows are padded (winograd_u_stride): few
+  // tiles (the backward reads U_ξᵀ in place), then 8 groups (it reads U's transposed copy).
   double worst = 0;
   for (const ConvShape s : {shape(3, 290, 270, 16), shape(8, 200, 180, 12), shape(32, 160, 150, 40),
-                            shape(200, 84, 84, 90), shape(128, 70, 75, 120), shape(130, 45, 33, 67)}) {
+                            shape(200, 84, 84, 90), shape(128, 70, 75, 120), shape(130, 45, 33, 67),
+                            shape(512, 11, 14, 24), shape(256, 64, 61, 8)}) {
     CAPTURE(s.C); CAPTURE(s.K); CAPTURE(s.H); CAPTURE(s.W);
     const Errors f = compare<float>(s, rng, /*im2col_reference=*/s.C == 200);
     CHECK(f.forward < 3e-5);

@@ -19,11 +19,12 @@ constexpr int64_t kKC = 256, kNC = 1024;
 // this many floats apart; further apart, the rows of a panel collide in L1's sets.
 constexpr int64_t kMaxInPlaceRowStride = 2048;
 // A column-major A (the Winograd backward's U_ξᵀ) is read in place, each k's kMR values
-// contiguous, when its columns are at most this many floats apart. 36-position batches, n = 64
-// and 256 (bench_sgemm --only bwd, Emerald Rapids, one core): in place 1.1-1.4x packing at
-// M = 64..256 (e.g. 256x256, n = 64: 146 against 118 GFLOP/s), but 0.8x at M = 512 (73
-// against 91), where a panel's columns, 2 KiB apart, fall in two of L1's sets.
-constexpr int64_t kMaxInPlaceColStride = 256;
+// contiguous, when its columns are at most this many floats apart, and not a multiple of 256
+// floats apart beyond 256. 36-position batches, n = 64 and 256 (bench_sgemm --only bwd, Emerald
+// Rapids, one core): in place 1.1-1.4x packing at M = 64..256 (e.g. 256x256, n = 64: 146
+// against 118 GFLOP/s), but 0.8x at M = 512 (73 against 91), where a panel's columns, 2 KiB
+// apart, fall in two of L1's sets (winograd_u_stride pads U's rows against that).
+constexpr int64_t kMaxInPlaceColStride = 2048;
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -184,7 +185,9 @@ bool packs_b(int64_t M, int64_t b_cs) { return M > kMR || b_cs != 1; }
 // kMaxInPlaceRowStride apart, or column-major (a_rs = 1, the backward's U_ξᵀ) with columns at
 // most kMaxInPlaceColStride apart; any other layout is packed.
 bool in_place_rows(int64_t a_rs, int64_t a_cs) { return a_cs == 1 && a_rs <= kMaxInPlaceRowStride; }
-bool in_place_cols(int64_t a_rs, int64_t a_cs) { return a_rs == 1 && a_cs <= kMaxInPlaceColStride; }
+bool in_place_cols(int64_t a_rs, int64_t a_cs) {
+  return a_rs == 1 && (a_cs <= 256 || (a_cs <= kMaxInPlaceColStride && a_cs % 256 != 0));
+}
 bool packs_a(int64_t a_rs, int64_t a_cs) { return !in_place_rows(a_rs, a_cs) && !in_place_cols(a_rs, a_cs); }
 
 int64_t sgemm_scratch(int64_t M, int64_t N, int64_t K, int64_t a_rs, int64_t a_cs, int64_t b_cs) {

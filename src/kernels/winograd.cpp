@@ -76,11 +76,12 @@ T* group_workspace(size_t n) {
 // xi_stride(Ci·G) and xi_stride(Co·G) apart. Inside a parallel region each step is split among
 // the team (Shared); otherwise one thread does the whole group.
 //
-// U_ξ is (K x C) row-major: the forward's (Co x Ci); the backward reads its transpose, unless
-// `u_is_co_ci`: U already transposed to (Co x Ci) per position (transpose_for_backward).
+// U_ξ is (K x C) row-major, rows u_ld apart (winograd_u_stride(C)): the forward's (Co x Ci);
+// the backward reads its transpose, unless `u_is_co_ci`: U already transposed to (Co x Ci) per
+// position (transpose_for_backward), rows u_ld = Ci apart.
 template <bool Backward, bool Shared, class T>
-void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, T* out, const Extras<T>& ex,
-               int64_t ty0, int64_t rows, int64_t G, T* work, RowScratch<T>& scratch) {
+void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, int64_t u_ld, T* out,
+               const Extras<T>& ex, int64_t ty0, int64_t rows, int64_t G, T* work, RowScratch<T>& scratch) {
   constexpr bool Flip = Backward;
   const int64_t HW = g.H * g.W, Gn = rows * g.tiles_x;
   const int64_t vs = xi_stride(g.Ci * G), ms = xi_stride(g.Co * G);  // between positions ξ
@@ -123,23 +124,23 @@ void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, T* o
   each(36 * ncc, [&](int64_t task) {
     const int64_t xi = task / ncc, j0 = (task % ncc) * kGemmCols;
     const int64_t jn = std::min(kGemmCols, Gn - j0);
-    const T* uxi = U + xi * g.Co * g.Ci;
+    const T* uxi = U + xi * (transposed ? g.Ci : g.Co) * u_ld;
     const T* vxi = V + xi * vs + j0;
     T* mxi = M + xi * ms + j0;
     // Float: the kernel set's sgemm (the same chain of products for either layout of U_ξ, so
     // the same bits). Double: Eigen.
     if constexpr (std::is_same_v<T, float>) {
       if (transposed)
-        sgemm(g.Co, jn, g.Ci, uxi, 1, g.Co, vxi, G, 1, mxi, G);  // U_ξᵀ: (i, k) at U_ξ[k][i]
+        sgemm(g.Co, jn, g.Ci, uxi, 1, u_ld, vxi, G, 1, mxi, G);  // U_ξᵀ: (i, k) at U_ξ[k][i]
       else
-        sgemm(g.Co, jn, g.Ci, uxi, g.Ci, 1, vxi, G, 1, mxi, G);
+        sgemm(g.Co, jn, g.Ci, uxi, u_ld, 1, vxi, G, 1, mxi, G);
     } else {
       const ConstStrided<T> v(vxi, g.Ci, jn, Eigen::OuterStride<>(G));
       Strided<T> m(mxi, g.Co, jn, Eigen::OuterStride<>(G));
       if (transposed)
-        m.noalias() = ConstStrided<T>(uxi, g.Ci, g.Co, Eigen::OuterStride<>(g.Co)).transpose() * v;
+        m.noalias() = ConstStrided<T>(uxi, g.Ci, g.Co, Eigen::OuterStride<>(u_ld)).transpose() * v;
       else
-        m.noalias() = ConstStrided<T>(uxi, g.Co, g.Ci, Eigen::OuterStride<>(g.Ci)) * v;
+        m.noalias() = ConstStrided<T>(uxi, g.Co, g.Ci, Eigen::OuterStride<>(u_ld)) * v;
     }
   });
 
@@ -162,20 +163,20 @@ void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, T* o
   });
 }
 
-// U (36, K, C) of the forward -> (36, C, K): for the backward, whose GEMMs multiply by U_ξᵀ,
-// read in place. Costs one pass over U per call; with many groups each would otherwise pack
-// U_ξᵀ again (measured in the commit that added this).
+// U (36, K, C, rows winograd_u_stride(C) apart) of the forward -> (36, C, K): for the backward,
+// whose GEMMs multiply by U_ξᵀ, read in place. Costs one pass over U per call; with many groups
+// each would otherwise pack U_ξᵀ again (measured in the commit that added this).
 template <class T>
 Buffer<T> transpose_for_backward(const Geometry& g, const T* U) {
   // In the backward's geometry the forward's K is g.Ci and its C is g.Co.
-  const int64_t K = g.Ci, C = g.Co;
+  const int64_t K = g.Ci, C = g.Co, ld = winograd_u_stride(C);
   Buffer<T> ut(static_cast<size_t>(36 * K * C));
 #pragma omp parallel for schedule(static)
   for (int64_t xi = 0; xi < 36; ++xi) {
-    const T* src = U + xi * K * C;
+    const T* src = U + xi * K * ld;
     T* dst = ut.data() + xi * K * C;
     for (int64_t k = 0; k < K; ++k)
-      for (int64_t c = 0; c < C; ++c) dst[c * K + k] = src[k * C + c];
+      for (int64_t c = 0; c < C; ++c) dst[c * K + k] = src[k * ld + c];
   }
   return ut;
 }
@@ -204,6 +205,7 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
     Buffer<T> ut;
     if constexpr (Backward) ut = transpose_for_backward(g, U);
     const T* u = Backward ? ut.data() : U;
+    const int64_t u_ld = Backward ? g.Ci : winograd_u_stride(g.Ci);
     bool failed = false;
 #pragma omp parallel
     {
@@ -219,7 +221,7 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
       for (int64_t grp = 0; grp < own_groups; ++grp) {
         if (!V) continue;
         const int64_t ty0 = grp * own_rows, rows = std::min(own_rows, g.tiles_y - ty0);
-        run_group<Backward, false>(g, in, u, Backward, out, ex, ty0, rows, G, V, scratch);
+        run_group<Backward, false>(g, in, u, Backward, u_ld, out, ex, ty0, rows, G, V, scratch);
       }
     }
     if (failed) throw std::bad_alloc();
@@ -235,8 +237,8 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
   {
     RowScratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
     for (int64_t ty0 = 0; ty0 < g.tiles_y; ty0 += group_rows)
-      run_group<Backward, true>(g, in, U, false, out, ex, ty0, std::min(group_rows, g.tiles_y - ty0), G,
-                                V, scratch);
+      run_group<Backward, true>(g, in, U, false, winograd_u_stride(Backward ? g.Co : g.Ci), out, ex, ty0,
+                                std::min(group_rows, g.tiles_y - ty0), G, V, scratch);
   }
 }
 
@@ -266,8 +268,10 @@ void winograd_transform_weights(int64_t K, int64_t C, const T* w, T* U) {
                                  {-32.0 / 585, -16.0 / 195, -8.0 / 65},
                                  {32.0 / 585, -16.0 / 195, 8.0 / 65},
                                  {0, 0, 1.0 / 9}};
+  const int64_t ld = winograd_u_stride(C);
 #pragma omp parallel for schedule(static)
   for (int64_t kc = 0; kc < K * C; ++kc) {
+    const int64_t k = kc / C, c = kc % C;
     const T* g = w + kc * 9;
     double gg[6][3];  // G g
     for (int i = 0; i < 6; ++i)
@@ -276,9 +280,11 @@ void winograd_transform_weights(int64_t K, int64_t C, const T* w, T* U) {
                    G[i][2] * static_cast<double>(g[2 * 3 + q]);
     for (int i = 0; i < 6; ++i)
       for (int j = 0; j < 6; ++j)
-        U[(i * 6 + j) * K * C + kc] =
+        U[((i * 6 + j) * K + k) * ld + c] =
             static_cast<T>(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2]);
   }
+  if (ld > C)
+    for (int64_t row = 0; row < 36 * K; ++row) std::fill(U + row * ld + C, U + (row + 1) * ld, T(0));
 }
 
 template <class T>

@@ -1,5 +1,6 @@
 #include "nst/style/memory_estimate.h"
 
+#include "nst/kernels/winograd.h"
 #include "nst/style/tiled_loss.h"
 
 #include <algorithm>
@@ -50,7 +51,7 @@ Walk walk(const Network& network, int64_t h, int64_t w, size_t deepest) {
   r.activations += c * h * w;  // the input
   for (size_t i = 0; i <= deepest; ++i) {
     const LayerInfo& layer = network.layers[i];
-    if (layer.kind == LayerKind::Conv) r.winograd += 36 * layer.channels * c;  // F(4x4,3x3): 6x6 tiles
+    if (layer.kind == LayerKind::Conv) r.winograd += kernels::winograd_weights_size(layer.channels, c);
     if (layer.kind == LayerKind::Pool) {  // 2x2, stride 2
       h = std::max<int64_t>(1, h / 2);
       w = std::max<int64_t>(1, w / 2);

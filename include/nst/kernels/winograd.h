@@ -31,22 +31,29 @@
 
 namespace nst::kernels {
 
-// Values in the transformed weights U of a (K, C, 3, 3) kernel: 36 * K * C.
-inline int64_t winograd_weights_size(int64_t K, int64_t C) { return 36 * K * C; }
+// The row stride of U_ξ (K x C): C, one cache line more where C is a multiple of 256 floats.
+// The backward reads U_ξᵀ in place, a row of U per k, 12 values at a time: rows 1 or 2 KiB
+// apart (C = 256, 512) fall in four or two sets of the L1 cache (at 512 so badly that they
+// were packed instead, a copy of U per backward); a line more spreads them over every set.
+inline int64_t winograd_u_stride(int64_t C) { return C % 256 == 0 ? C + 16 : C; }
 
-// w: (K,C,3,3) -> U: (36,K,C), U[ξ][k][c] = (G w[k][c] G^T)[ξ]; computed in double.
+// Values in the transformed weights U of a (K, C, 3, 3) kernel: 36 * K * winograd_u_stride(C).
+inline int64_t winograd_weights_size(int64_t K, int64_t C) { return 36 * K * winograd_u_stride(C); }
+
+// w: (K,C,3,3) -> U: (36, K, winograd_u_stride(C)), U[ξ][k][c] = (G w[k][c] G^T)[ξ], computed
+// in double; the padding is zero.
 template <class T>
 void winograd_transform_weights(int64_t K, int64_t C, const T* w, T* U);
 
 // True when the Winograd kernels handle this shape (R = 3, pad = 1).
 inline bool winograd_supports(const ConvShape& s) { return s.R == 3 && s.pad == 1; }
 
-// One sample, s.R == 3 and s.pad == 1. x: (C,H,W), U: (36,K,C), y: (K,H,W) overwritten, with
+// One sample, s.R == 3 and s.pad == 1. x: (C,H,W), U as above, y: (K,H,W) overwritten, with
 // the epilogue (bias, ReLU, mask) applied to each value as it is stored.
 template <class T>
 void conv3x3_forward_winograd(const ConvShape& s, const T* x, const T* U, T* y,
                               const ConvEpilogue<T>& epi = {});
-// One sample. dy: (K,H,W), U: (36,K,C); dx: (C,H,W) accumulated into (+=), or overwritten when
+// One sample. dy: (K,H,W), U as above; dx: (C,H,W) accumulated into (+=), or overwritten when
 // accumulate is false. With mask (K,H,W), dy is read as dy ⊙ mask: the gradient through the
 // ReLU of a fused forward, without a pass of its own.
 template <class T>

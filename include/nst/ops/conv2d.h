@@ -38,7 +38,8 @@ template <class T>
 bool conv2d_uses_gemm(const ConvShape& s);
 
 // Frozen convolution weights (K,C,R,R) and, for 3x3 kernels, their Winograd transform
-// U (36,K,C), computed once on first use (thread-safe) and shared by forward and backward.
+// U (36,K,C; kernels/winograd.h), computed once on first use (thread-safe) and shared by forward
+// and backward.
 // Build one per layer when the model is built, not per call.
 template <class T>
 class ConvWeights {
@@ -54,7 +55,7 @@ class ConvWeights {
   bool has_tensor() const { return w_ != nullptr; }
   const Tensor<T>& tensor() const;
   const std::shared_ptr<const Tensor<T>>& tensor_ptr() const { return w_; }  // null after winograd_only
-  // (36,K,C); only for R == 3.
+  // U (kernels/winograd.h); only for R == 3.
   const T* winograd() const;
 
  private:
