@@ -57,7 +57,8 @@ struct Vgg {
   std::string weights_hash;
 
   // From tensors named features.N.weight / features.N.bias (torchvision indices), which it
-  // consumes one by one (peak memory: about the largest layer's more than the result). Channel
+  // consumes layer by layer: a layer's weights are freed as soon as its transform replaces
+  // them (ModelUse::raw_weights false), and those of layers not kept before any is made. Channel
   // counts may be anything consistent (tests use tiny networks); throws std::invalid_argument,
   // also for a layer `use` names that the network lacks.
   static Vgg from_tensors(std::map<std::string, Tensor<T>> tensors, Preprocess p,
