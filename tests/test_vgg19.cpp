@@ -198,6 +198,8 @@ TEST_CASE("ModelUse: only the layers a run reads, Winograd layers as their trans
   const Vgg<float> kept = Vgg<float>::from_tensors(w, Preprocess::Caffe, vgg19_network(), use);
   REQUIRE(kept.convs.size() == 8);
   for (const auto& c : kept.convs) CHECK(c.weights->has_tensor());
+  // A convolution as the deepest layer is kept itself.
+  CHECK(Vgg<float>::from_tensors(w, Preprocess::Caffe, vgg19_network(), ModelUse{{"conv3_1"}, true}).convs.size() == 5);
   CHECK_THROWS_AS(Vgg<float>::from_tensors(w, Preprocess::Caffe, vgg19_network(), ModelUse{{"relu9_1"}, true}),
                   std::invalid_argument);
 }
