@@ -76,18 +76,20 @@ T* group_workspace(size_t n) {
 // xi_stride(Ci·G) and xi_stride(Co·G) apart. Inside a parallel region each step is split among
 // the team (Shared); otherwise one thread does the whole group.
 //
-// U_ξ is (K x C) row-major, rows u_ld apart (winograd_u_stride(C)): the forward's (Co x Ci);
-// the backward reads its transpose, unless `u_is_co_ci`: U already transposed to (Co x Ci) per
-// position (transpose_for_backward), rows u_ld = Ci apart.
+// U_ξ is (K x C) row-major, rows winograd_u_stride(C) apart: the forward's (Co x Ci); the
+// backward reads its transpose, unless `u_is_co_ci`: U already transposed to (Co x Ci) per
+// position, rows Ci apart (transpose_for_backward).
 template <bool Backward, bool Shared, class T>
-void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, int64_t u_ld, T* out,
-               const Extras<T>& ex, int64_t ty0, int64_t rows, int64_t G, T* work, RowScratch<T>& scratch) {
+void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, T* out, const Extras<T>& ex,
+               int64_t ty0, int64_t rows, int64_t G, T* work, RowScratch<T>& scratch) {
   constexpr bool Flip = Backward;
   const int64_t HW = g.H * g.W, Gn = rows * g.tiles_x;
   const int64_t vs = xi_stride(g.Ci * G), ms = xi_stride(g.Co * G);  // between positions ξ
   T* V = work;
   T* M = work + 36 * vs;
   const bool transposed = Backward && !u_is_co_ci;
+  // U_ξ's row stride; the forward's C is Ci, the backward's Co.
+  const int64_t u_ld = u_is_co_ci ? g.Ci : winograd_u_stride(Backward ? g.Co : g.Ci);
 
   // Runs body(0..n-1): split among the team, or all here. Static, in contiguous ranges: the
   // tasks cost the same, and a thread's tasks then write neighbouring parts of V and M. With
@@ -205,7 +207,6 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
     Buffer<T> ut;
     if constexpr (Backward) ut = transpose_for_backward(g, U);
     const T* u = Backward ? ut.data() : U;
-    const int64_t u_ld = Backward ? g.Ci : winograd_u_stride(g.Ci);
     bool failed = false;
 #pragma omp parallel
     {
@@ -221,7 +222,7 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
       for (int64_t grp = 0; grp < own_groups; ++grp) {
         if (!V) continue;
         const int64_t ty0 = grp * own_rows, rows = std::min(own_rows, g.tiles_y - ty0);
-        run_group<Backward, false>(g, in, u, Backward, u_ld, out, ex, ty0, rows, G, V, scratch);
+        run_group<Backward, false>(g, in, u, Backward, out, ex, ty0, rows, G, V, scratch);
       }
     }
     if (failed) throw std::bad_alloc();
@@ -237,8 +238,8 @@ void winograd_conv(const Geometry& g, const T* in, const T* U, T* out, const Ext
   {
     RowScratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
     for (int64_t ty0 = 0; ty0 < g.tiles_y; ty0 += group_rows)
-      run_group<Backward, true>(g, in, U, false, winograd_u_stride(Backward ? g.Co : g.Ci), out, ex, ty0,
-                                std::min(group_rows, g.tiles_y - ty0), G, V, scratch);
+      run_group<Backward, true>(g, in, U, false, out, ex, ty0, std::min(group_rows, g.tiles_y - ty0), G,
+                                V, scratch);
   }
 }
 
