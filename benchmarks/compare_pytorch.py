@@ -14,8 +14,9 @@ Both start from the content image, so the first iteration's loss is the loss at 
 For each size and thread count, each implementation runs in its own process (peak RSS from
 wait4's rusage). PyTorch runs at its best without the user's help: with the OpenMP build of
 OpenBLAS (Debian's libopenblas0-openmp, put first on LD_LIBRARY_PATH when installed) and
-OPENBLAS_CORETYPE matching the CPU (SkylakeX with AVX-512, Haswell with AVX2; an
-OPENBLAS_CORETYPE already set is kept). Printed first: the CPU model, the kernel set nst runs and
+OPENBLAS_CORETYPE matching the CPU (SkylakeX with AVX-512, Haswell with AVX2), even where the
+environment already sets another (some machines set Haswell everywhere; the header says when one was
+replaced); --coretype NAME picks one instead. Printed first: the CPU model, the kernel set nst runs and
 the BLAS library PyTorch loaded. Printed: per-iteration median times, the nst/PyTorch ratio, peak RSS of each,
 and a check that both compute the same loss (first iteration, to ~1e-3 relative) and the same
 gradient at the content image.
@@ -27,7 +28,7 @@ Usage:
   /usr/bin/python3 benchmarks/compare_pytorch.py [--sizes 256,512] [--threads 1,2] [--iters 8]
       [--warmup 2] [--bench build-bench/bench_nst] [--resize square|longest]
       [--weights F] [--content F] [--style F] [--kernels SET] [--isa avx2]
-      [--rounds N]
+      [--rounds N] [--coretype NAME]
 --isa avx2 compares as on an AVX2+FMA CPU (on an AVX-512 machine): nst's avx2 kernel set against
 PyTorch with oneDNN, ATen and OpenBLAS limited to AVX2 by their environment variables.
 --rounds N runs nst and PyTorch N times each per size and thread count, alternating, and reports
@@ -195,15 +196,18 @@ AVX2_TORCH_ENV = {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "ATE
                   "OPENBLAS_CORETYPE": "Haswell"}
 
 
-def torch_env(isa=None):
-    """Environment that makes PyTorch's BLAS calls run at their best on this CPU (or on an AVX2 CPU)."""
+def torch_env(isa=None, coretype=None):
+    """Environment that makes PyTorch's BLAS calls run at their best on this CPU (or on an AVX2 CPU).
+    The OpenBLAS core type comes from the CPU's flags (or from coretype), not from the environment."""
     env = {}
     openmp = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
     if os.path.isdir(openmp):
         env["LD_LIBRARY_PATH"] = openmp + (":" + os.environ["LD_LIBRARY_PATH"] if os.environ.get("LD_LIBRARY_PATH") else "")
     if isa == "avx2":
         env.update(AVX2_TORCH_ENV)
-    elif "OPENBLAS_CORETYPE" not in os.environ:
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    elif isa != "avx2":
         _, flags = cpu_model_and_flags()
         if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
             env["OPENBLAS_CORETYPE"] = "SkylakeX"
@@ -279,6 +283,8 @@ def main():
                     help="compare as on an AVX2+FMA CPU: nst's avx2 kernel set, and PyTorch's oneDNN, ATen and "
                          "OpenBLAS limited to AVX2 (" + " ".join(f"{k}={v}" for k, v in AVX2_TORCH_ENV.items()) + ")")
     # child mode (internal)
+    ap.add_argument("--coretype", help="OPENBLAS_CORETYPE for PyTorch (default: from the CPU's flags; "
+                    "one set in the environment is replaced)")
     ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--dump", help=argparse.SUPPRESS)
     ap.add_argument("--content-shape", type=lambda s: [int(v) for v in s.split(",")], help=argparse.SUPPRESS)
@@ -322,8 +328,12 @@ def main():
 
     model, _ = cpu_model_and_flags()
     print(f"CPU: {model}; PyTorch environment: "
-          f"{' '.join(f'{k}={v}' for k, v in torch_env(args.isa).items()) or '(as given)'}"
+          f"{' '.join(f'{k}={v}' for k, v in torch_env(args.isa, args.coretype).items()) or '(as given)'}"
           + ("; --isa avx2: both limited to AVX2+FMA" if args.isa else ""))
+    given = os.environ.get("OPENBLAS_CORETYPE")
+    chosen = torch_env(args.isa, args.coretype).get("OPENBLAS_CORETYPE")
+    if given and chosen and given != chosen:
+        print(f"(OPENBLAS_CORETYPE={given} from the environment replaced by {chosen}; --coretype {given} keeps it)")
     timing, checks = [], []
     info = {}
     ok = True
@@ -353,7 +363,7 @@ def main():
                     if dumps:
                         tcmd += ["--grad-out", grad_torch]
                     print(f"{tag} PyTorch ...", file=sys.stderr, flush=True)
-                    pt_rows_r, pt_kv, pt_rss = run_child(tcmd, t, torch_env(args.isa))
+                    pt_rows_r, pt_kv, pt_rss = run_child(tcmd, t, torch_env(args.isa, args.coretype))
                     if r == 0:
                         nst_rows, pt_rows = nst_rows_r, pt_rows_r
                     rounds.append((per_iter(nst_rows_r, args.warmup), per_iter(pt_rows_r, args.warmup),
