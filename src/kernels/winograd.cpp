@@ -43,6 +43,23 @@ int64_t xi_stride(int64_t n) {
   return lines * 16;
 }
 
+// Asks the cache for the plane's rows [y0, y1) (clipped to the image; mirrored with flip, as the
+// backward reads and writes them), for reading or, with Write, for writing. The transforms take
+// one channel's rows of a tile row per task (6 KiB at 256 px), then move to the next channel's
+// plane: streams too short for the hardware prefetchers, so every task fetches the rows of the
+// channel after its own while it works. Zen 5, 1 thread, s/iteration: 256 px 0.23 -> 0.20,
+// 512 px 0.82 -> 0.74; bits unchanged. Always inlined: as a function of its own, GCC 12 finds it
+// free of side effects and drops every call.
+template <bool Write, class P>
+[[gnu::always_inline]] inline void prefetch_rows(const P* plane, const Geometry& g, int64_t y0, int64_t y1, bool flip) {
+  y0 = std::max<int64_t>(y0, 0);
+  y1 = std::min(y1, g.H);
+  if (y0 >= y1) return;
+  const char* first = reinterpret_cast<const char*>(plane + (flip ? g.H - y1 : y0) * g.W);
+  const int64_t bytes = (y1 - y0) * g.W * static_cast<int64_t>(sizeof(P));
+  for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(first + b, Write ? 1 : 0);
+}
+
 // V (36, Ci, G) then M (36, Co, G) of a group of G tiles, at those strides: values.
 int64_t group_values(const Geometry& g, int64_t G) { return 36 * (xi_stride(g.Ci * G) + xi_stride(g.Co * G)); }
 
@@ -118,6 +135,10 @@ void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, T* o
     a.plane_in = in + c * HW;
     a.mask_in = ex.in_mask ? ex.in_mask + c * HW : nullptr;
     a.v = V + c * G + r * g.tiles_x;
+    if (c + 1 < g.Ci) {  // the next channel's rows 4ty - 1 .. 4ty + 4
+      prefetch_rows<false>(a.plane_in + HW, g, 4 * a.ty - 1, 4 * a.ty + 5, Flip);
+      if (a.mask_in) prefetch_rows<false>(a.mask_in + HW, g, 4 * a.ty - 1, 4 * a.ty + 5, Flip);
+    }
     winograd_input_row(a);
   });
 
@@ -161,6 +182,10 @@ void run_group(const Geometry& g, const T* in, const T* U, bool u_is_co_ci, T* o
     a.relu = ex.epi.relu;
     a.mask_out = ex.epi.mask ? ex.epi.mask + k * HW : nullptr;
     a.accumulate = ex.accumulate;
+    if (k + 1 < g.Co) {  // the next channel's rows 4ty .. 4ty + 3
+      prefetch_rows<true>(a.plane_out + HW, g, 4 * a.ty, 4 * a.ty + 4, Flip);
+      if (a.mask_out) prefetch_rows<true>(a.mask_out + HW, g, 4 * a.ty, 4 * a.ty + 4, Flip);
+    }
     winograd_output_row(a);
   });
 }
