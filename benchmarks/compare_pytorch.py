@@ -282,9 +282,9 @@ def main():
     ap.add_argument("--isa", choices=["avx2"],
                     help="compare as on an AVX2+FMA CPU: nst's avx2 kernel set, and PyTorch's oneDNN, ATen and "
                          "OpenBLAS limited to AVX2 (" + " ".join(f"{k}={v}" for k, v in AVX2_TORCH_ENV.items()) + ")")
-    # child mode (internal)
     ap.add_argument("--coretype", help="OPENBLAS_CORETYPE for PyTorch (default: from the CPU's flags; "
                     "one set in the environment is replaced)")
+    # child mode (internal)
     ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--dump", help=argparse.SUPPRESS)
     ap.add_argument("--content-shape", type=lambda s: [int(v) for v in s.split(",")], help=argparse.SUPPRESS)
@@ -327,11 +327,12 @@ def main():
           f"{args.iters} L-BFGS iterations from the content image, median of the last {args.iters - args.warmup}\n")
 
     model, _ = cpu_model_and_flags()
+    pt_env = torch_env(args.isa, args.coretype)
     print(f"CPU: {model}; PyTorch environment: "
-          f"{' '.join(f'{k}={v}' for k, v in torch_env(args.isa, args.coretype).items()) or '(as given)'}"
+          f"{' '.join(f'{k}={v}' for k, v in pt_env.items()) or '(as given)'}"
           + ("; --isa avx2: both limited to AVX2+FMA" if args.isa else ""))
     given = os.environ.get("OPENBLAS_CORETYPE")
-    chosen = torch_env(args.isa, args.coretype).get("OPENBLAS_CORETYPE")
+    chosen = pt_env.get("OPENBLAS_CORETYPE")
     if given and chosen and given != chosen:
         print(f"(OPENBLAS_CORETYPE={given} from the environment replaced by {chosen}; --coretype {given} keeps it)")
     timing, checks = [], []
@@ -363,7 +364,7 @@ def main():
                     if dumps:
                         tcmd += ["--grad-out", grad_torch]
                     print(f"{tag} PyTorch ...", file=sys.stderr, flush=True)
-                    pt_rows_r, pt_kv, pt_rss = run_child(tcmd, t, torch_env(args.isa, args.coretype))
+                    pt_rows_r, pt_kv, pt_rss = run_child(tcmd, t, pt_env)
                     if r == 0:
                         nst_rows, pt_rows = nst_rows_r, pt_rows_r
                     rounds.append((per_iter(nst_rows_r, args.warmup), per_iter(pt_rows_r, args.warmup),
